@@ -8,10 +8,11 @@ import logging, os, random, sys
 from contextlib import nullcontext
 from typing import Iterator, Sequence
 import numpy as np
+import pandas as pd
 import torch
 
 # %% auto #0
-__all__ = ['get_device', 'get_dtype', 'autocast', 'seed_everything', 'setup_logging', 'chunked']
+__all__ = ['get_device', 'get_dtype', 'autocast', 'seed_everything', 'setup_logging', 'chunked', 'auroc']
 
 # %% ../nbs/00_core.ipynb #2f844d4d
 def get_device(device:str|torch.device|None=None, # 'cpu', 'cuda', 'cuda:1', or None/'auto' for the best available
@@ -80,3 +81,16 @@ def chunked(seq:Sequence, # anything with `len` and slicing
     "Consecutive slices of `seq` with at most `size` items each."
     if size < 1: raise ValueError(f"chunk size must be >= 1, got {size}")
     for i in range(0, len(seq), size): yield seq[i:i+size]
+
+# %% ../nbs/00_core.ipynb #01cb8c86
+def auroc(scores, # one score per pair, higher = more likely a match
+          labels, # 1 for a match, 0 for a mismatch
+         )->float:
+    "Area under the ROC curve of `scores` for binary `labels`; ties count half."
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels).astype(int)
+    if s.shape != y.shape: raise ValueError(f"{len(s)} scores but {len(y)} labels")
+    if not set(np.unique(y)) <= {0, 1}: raise ValueError(f"labels must be 0/1, got {sorted(set(np.unique(y)))}")
+    n1, n0 = int(y.sum()), int((1 - y).sum())
+    if n1 == 0 or n0 == 0: raise ValueError(f"AUROC needs both classes; got {n1} positives and {n0} negatives")
+    ranks = pd.Series(s).rank(method='average').to_numpy()
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
