@@ -1,0 +1,43 @@
+"""The console scripts, run as a user runs them: as subprocesses, checking exit codes, output and files."""
+import json, subprocess
+import pandas as pd
+from conftest import bin_path
+
+def run(*args, **kw): return subprocess.run([bin_path(args[0]), *args[1:]], capture_output=True, text=True, timeout=600, **kw)
+
+def test_demo_end_to_end(tmp_path):
+    out = tmp_path/'demo'
+    r = run('clipnb_demo', '--output_dir', str(out), '--n_images', '30')
+    assert r.returncode == 0, r.stderr
+    assert 'clipnb demo: 30 pairs' in r.stdout and 'AUROC' in r.stdout
+    inp, res = pd.read_csv(out/'shapes'/'urls.csv'), pd.read_csv(out/'scores.csv')
+    assert len(res) == len(inp) == 30 and res[inp.columns].equals(inp)  # every row, in input order
+    assert res.cosine.between(-1, 1).all() and (res.clipscore >= 0).all()
+    s = json.loads((out/'summary.json').read_text())
+    assert s['n_pairs'] == 30 and 0 <= s['auroc'] <= 1
+
+def test_demo_rerun_overwrites_cleanly(tmp_path):
+    out = tmp_path/'demo'
+    for _ in range(2): assert run('clipnb_demo', '--output_dir', str(out), '--n_images', '10').returncode == 0
+    assert len(pd.read_csv(out/'scores.csv')) == 10
+
+def test_demo_help():
+    r = run('clipnb_demo', '--help')
+    assert r.returncode == 0 and '--output_dir' in r.stdout and 'where the data, model and results go' in r.stdout
+
+def test_validate_exit_codes(tmp_path):
+    good = tmp_path/'good.csv'; good.write_text('url,caption\nhttp://x/a.jpg,a dog\n')
+    bad = tmp_path/'bad.csv'; bad.write_text('url,caption\nhttp://x/a.jpg,\n')
+    semi = tmp_path/'semi.csv'; semi.write_text('url;caption\nhttp://x/a.jpg;a\n')
+    r = run('clipnb_validate', str(good)); assert r.returncode == 0 and 'OK' in r.stdout
+    r = run('clipnb_validate', str(bad), '--report', str(tmp_path/'issues.csv'))
+    assert r.returncode == 1 and 'empty_caption' in r.stdout
+    assert pd.read_csv(tmp_path/'issues.csv').to_dict('records')[0]['row'] == 0
+    r = run('clipnb_validate', str(semi)); assert r.returncode == 2 and "pass sep=';'" in r.stderr
+    assert run('clipnb_validate', str(semi), '--sep', ';').returncode == 0
+
+def test_validate_column_mapping(tmp_path):
+    p = tmp_path/'m.csv'; p.write_text('link,caption_en\nhttp://x/a.jpg,a dog\n')
+    assert run('clipnb_validate', str(p)).returncode == 2
+    r = run('clipnb_validate', str(p), '--columns', 'link:url,caption_en:text')
+    assert r.returncode == 0, r.stdout + r.stderr
