@@ -17,8 +17,9 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['ALIASES', 'TableError', 'map_columns', 'read_table', 'read_multicaption_tsv', 'PairTable', 'normalise_pairs',
-           'read_pairs', 'url_to_path', 'from_hf', 'load_hf_pairs', 'as_label', 'ValidationReport', 'validate']
+__all__ = ['ALIASES', 'TableError', 'map_columns', 'read_table', 'read_multicaption_tsv', 'PairTable', 'missing_columns',
+           'normalise_pairs', 'read_pairs', 'url_to_path', 'from_hf', 'load_hf_pairs', 'as_label', 'ValidationReport',
+           'validate']
 
 # %% ../nbs/01_data.ipynb #d9164367
 class TableError(ValueError):
@@ -160,6 +161,13 @@ class PairTable:
         return f"**{self!r}**\n\n" + self.df.head(5).to_html(index=False)
 
 # %% ../nbs/01_data.ipynb #2f52fcb2
+def missing_columns(cols, # clipnb column names present
+                    embedded:bool=False, # images are embedded (no url/image_path needed)
+                   )->list:
+    "The required clipnb columns absent from `cols`."
+    need = ['text'] + ([] if embedded or 'url' in cols or 'image_path' in cols else ['url or image_path'])
+    return [c for c in need if c not in cols]
+
 def normalise_pairs(df:pd.DataFrame, # a raw table, as read from a file
                     source:str='<memory>', # file name for messages
                     columns:dict|None=None, # {file column: clipnb column} overrides
@@ -169,9 +177,7 @@ def normalise_pairs(df:pd.DataFrame, # a raw table, as read from a file
     try: ren = map_columns(list(df.columns), columns)
     except KeyError as e: raise TableError(source, e.args[0]) from None
     out = df.rename(columns=ren)
-    need = ['text'] + ([] if embedded or 'url' in out or 'image_path' in out else ['url or image_path'])
-    missing = [c for c in need if c not in out]
-    if missing:
+    if missing := missing_columns(out.columns, embedded):
         raise TableError(source, f"no {' and no '.join(missing)} column (found: {', '.join(map(str, df.columns))}); "
                                  "rename it or map it, e.g. columns={'my_caption': 'text'}")
     if 'row' not in out: out.insert(0, 'row', np.arange(len(out)))
@@ -179,6 +185,9 @@ def normalise_pairs(df:pd.DataFrame, # a raw table, as read from a file
     return out
 
 # %% ../nbs/01_data.ipynb #cceb788e
+def _read_any(path, sep, encoding):
+    return read_multicaption_tsv(path, encoding) if path.suffix.lower() == '.tsv' else read_table(path, sep, encoding)
+
 def read_pairs(path:str|Path, # .csv, .tsv (multi-caption), .jsonl or .parquet, or a saved `datasets` folder
                columns:dict|None=None, # {file column: clipnb column}, e.g. {'caption_en': 'text'}
                base_dir:str|Path|None=None, # folder for relative image paths (default: the table's folder)
@@ -190,7 +199,7 @@ def read_pairs(path:str|Path, # .csv, .tsv (multi-caption), .jsonl or .parquet, 
     path = Path(path)
     if path.is_dir() and ((path/'dataset_dict.json').exists() or (path/'dataset_info.json').exists()):
         return load_hf_pairs(path, split=split, columns=columns)
-    df = read_multicaption_tsv(path, encoding) if path.suffix.lower() == '.tsv' else read_table(path, sep, encoding)
+    df = _read_any(path, sep, encoding)
     return PairTable(normalise_pairs(df, path.name, columns), path.name, base_dir if base_dir is not None else path.parent)
 
 # %% ../nbs/01_data.ipynb #64693ad0
@@ -346,13 +355,29 @@ def _check_images(pt:PairTable, progress=False, max_workers=8):
     return out
 
 # %% ../nbs/01_data.ipynb #d838e71d
+def _column_report(path, raw, columns):
+    "The report for a table that lacks required columns: which are missing, which are unknown."
+    ren = map_columns(list(raw.columns), columns)
+    issues = [_issue(None, c, 'missing_column', f'found: {", ".join(map(str, raw.columns))}') for c in missing_columns(set(ren.values()))]
+    issues += [_issue(None, c, 'unknown_column', 'kept as is', 'warning') for c in raw.columns if c not in ren]
+    return ValidationReport(path.name, len(raw), 0, list(raw.columns), pd.DataFrame(issues).assign(row=pd.NA).astype({'row': 'Int64'}))
+
 def validate(src:PairTable|str|Path, # a `PairTable`, or a file/folder to read with `read_pairs`
              check_images:bool=True, # open and decode every distinct local image
              progress:bool=False, # show a progress bar while checking images
-             **kwargs, # passed to `read_pairs` when `src` is a path
+             columns:dict|None=None, # {file column: clipnb column}, as in `read_pairs`
+             **kwargs, # `base_dir`, `sep`, `encoding`, `split`: passed to `read_pairs`
             )->ValidationReport:
     "Check a pair table row by row and report every problem with its row and column."
-    pt = src if isinstance(src, PairTable) else read_pairs(src, **kwargs)
+    if not isinstance(src, PairTable):
+        p = Path(src)
+        if p.is_file():
+            raw = _read_any(p, kwargs.get('sep', ','), kwargs.get('encoding', 'utf-8'))
+            try: ren = map_columns(list(raw.columns), columns)
+            except KeyError as e: raise TableError(p, e.args[0]) from None
+            if missing_columns(set(ren.values())): return _column_report(p, raw, columns)
+        src = read_pairs(p, columns=columns, **kwargs)
+    pt = src
     df = pt.df
     issues = _check_columns(df, df.columns) + _check_captions(df)
     lab_issues, counts = _check_labels(df)

@@ -11,13 +11,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .core import get_device, get_dtype, autocast, chunked
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'SCORES', 'clip_score', 'siglip_prob', 'batch_softmax', 'ImageTextModel', 'load_model', 'encode_texts',
-           'encode_images', 'scores_from_embeddings', 'score']
+__all__ = ['logger', 'SCORES', 'clip_score', 'siglip_prob', 'batch_softmax', 'ImageTextModel', 'load_model']
 
 # %% ../nbs/03_models.ipynb #586b105b
 def clip_score(cos:torch.Tensor, # cosine similarities
@@ -93,7 +93,7 @@ def _feats(out)->torch.Tensor:
 def _encode_text_batch(self:ImageTextModel, texts:list)->torch.Tensor:
     tok = self.processor.tokenizer
     n_long = sum(len(ids) > self.max_text_len for ids in tok(list(texts), truncation=False, verbose=False)['input_ids'])
-    if n_long: self.n_truncated += n_long; logger.info(f"{n_long} of {len(texts)} captions truncated to {self.max_text_len} tokens")
+    if n_long: self.n_truncated += n_long; logger.warning(f"{n_long} of {len(texts)} captions longer than {self.max_text_len} tokens were truncated")
     enc = tok(list(texts), padding='max_length' if self.is_siglip else True, truncation=True, max_length=self.max_text_len, return_tensors='pt')
     enc = {k: v.to(self.device, non_blocking=True) for k, v in enc.items() if k in ('input_ids', 'attention_mask') and not (self.is_siglip and k == 'attention_mask')}
     with autocast(self.device, self.dtype): out = _feats(self.model.get_text_features(**enc))
@@ -104,6 +104,7 @@ def _encode(self, items, fn, batch_size, progress, desc):
     out = [fn(self, b) for b in tqdm(chunked(list(items), batch_size), total=-(-len(items) // batch_size), disable=not progress, desc=desc)]
     return torch.cat(out) if out else torch.empty(0, self.model.config.projection_dim if hasattr(self.model.config, 'projection_dim') else 0)
 
+@patch
 def encode_texts(self:ImageTextModel,
                  texts:list, # captions
                  batch_size:int=256, # texts per forward pass
@@ -111,7 +112,6 @@ def encode_texts(self:ImageTextModel,
                 )->torch.Tensor: # float32, L2-normalised, one row per text
     "Embed `texts` in batches."
     return _encode(self, texts, _encode_text_batch, batch_size, progress, 'encoding texts')
-ImageTextModel.encode_texts = encode_texts
 
 # %% ../nbs/03_models.ipynb #44656e10
 def _as_rgb(x)->Image.Image:
@@ -124,6 +124,7 @@ def _encode_image_batch(self:ImageTextModel, images:list)->torch.Tensor:
     with autocast(self.device, self.dtype): out = _feats(self.model.get_image_features(pixel_values=pv.to(self.device, non_blocking=True)))
     return F.normalize(out.float(), dim=-1).cpu()
 
+@patch
 def encode_images(self:ImageTextModel,
                   images:list, # PIL images or image file paths
                   batch_size:int=64, # images per forward pass
@@ -131,9 +132,9 @@ def encode_images(self:ImageTextModel,
                  )->torch.Tensor: # float32, L2-normalised, one row per image
     "Embed `images` in batches."
     return _encode(self, images, _encode_image_batch, batch_size, progress, 'encoding images')
-ImageTextModel.encode_images = encode_images
 
 # %% ../nbs/03_models.ipynb #5a30f6f0
+@patch
 def scores_from_embeddings(self:ImageTextModel,
                            img_emb:torch.Tensor, # normalised image embeddings
                            txt_emb:torch.Tensor, # normalised text embeddings, aligned with `img_emb`
@@ -149,8 +150,8 @@ def scores_from_embeddings(self:ImageTextModel,
            'softmax': lambda: torch.cat([batch_softmax(i, t, self.logit_scale) for i, t in
                                          zip(img_emb.split(batch_size), txt_emb.split(batch_size))])}
     return {k: fns[k]() for k in kinds}
-ImageTextModel.scores_from_embeddings = scores_from_embeddings
 
+@patch
 def score(self:ImageTextModel,
           images:list, # PIL images or paths
           texts:list, # captions, aligned with `images`
@@ -160,4 +161,3 @@ def score(self:ImageTextModel,
     "One score per (image, text) pair."
     if len(images) != len(texts): raise ValueError(f"{len(images)} images but {len(texts)} texts: pairs must be aligned")
     return self.scores_from_embeddings(self.encode_images(images, batch_size), self.encode_texts(texts, batch_size), (kind,), batch_size)[kind]
-ImageTextModel.score = score
