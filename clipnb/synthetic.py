@@ -142,12 +142,13 @@ def write_shapes(out_dir:str|Path, # folder to write into (created)
                  n_captions:int=5, # captions per image
                  mismatch_frac:float=0.25, # share of `urls.csv` rows given a mismatched caption
                  seed:int=0, # everything follows from it
+                 splits:tuple=(0.8, 0.1, 0.1), # train/validation/test fractions
                  fmt:str='png', # image format: 'png' or 'jpg'
                  progress:bool=False, # show a progress bar while drawing
                 )->ShapesFiles:
     "Draw the shapes images and write the table in every input format."
     root = Path(out_dir); (root/'images').mkdir(parents=True, exist_ok=True)
-    df = make_shapes(n_images, n_captions, seed)
+    df = make_shapes(n_images, n_captions, seed, splits)
     ext = 'jpg' if fmt in ('jpg', 'jpeg') else 'png'
     for r in tqdm(df.itertuples(), total=len(df), disable=not progress, desc='drawing shapes'):
         spec = ShapeSpec(r.shape, r.color, r.size, r.position, r.background, r.dx, r.dy, r.scale, r.angle)
