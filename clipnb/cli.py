@@ -4,7 +4,8 @@
 
 # %% ../nbs/09_cli.ipynb #52434381
 from __future__ import annotations
-import json, logging, sys, time
+import json, logging, os, sys, time
+import torch
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -13,19 +14,23 @@ from .core import setup_logging, seed_everything, auroc
 from .data import read_pairs, validate, TableError
 from .synthetic import write_shapes, make_tiny_clip, make_shapes
 from .models import load_model
+from .retrieval import evaluate_retrieval, load_retrieval_data
+from .train import TrainConfig, train_contrastive
+from .shapes import shapes_model_path, train_shapes_model, export_model, ShapesRecipe
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'run_demo', 'demo', 'parse_columns', 'validate_cli']
+__all__ = ['logger', 'run_demo', 'demo', 'parse_columns', 'validate_cli', 'eval_retrieval_cli', 'train_contrastive_cli',
+           'train_shapes_cli']
 
 # %% ../nbs/09_cli.ipynb #830b339f
 def run_demo(output_dir:str|Path='outputs/demo', # where the data, model and results go
              n_images:int=60, # images in the example set
-             model_name:str|None=None, # CLIP/SigLIP checkpoint (hub id or folder); None builds a tiny CLIP offline
+             model_name:str|None=None, # CLIP/SigLIP checkpoint (hub id or folder); None: the shipped shapes model
              device:str|None=None, # None/'auto', 'cpu', 'cuda'
              batch_size:int=64, # pairs per forward pass
-             seed:int=0, # seed for data and model
+             seed:int=1, # seed of the example data (0 is the shapes model's training data)
             )->dict:
     "Make the shapes example, validate it, score every pair, and write `scores.csv` and `summary.json`."
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
@@ -33,7 +38,7 @@ def run_demo(output_dir:str|Path='outputs/demo', # where the data, model and res
     files = write_shapes(out/'shapes', n_images=n_images, seed=seed)
     report = validate(files.urls_csv)
     report.raise_for_errors()
-    model_dir = model_name or make_tiny_clip(out/'tiny-clip', seed=seed)
+    model_dir = model_name or shapes_model_path()
     model = load_model(model_dir, device=device)
     pt = read_pairs(files.urls_csv)
     t0 = time.perf_counter()
@@ -46,7 +51,7 @@ def run_demo(output_dir:str|Path='outputs/demo', # where the data, model and res
     for k, v in sc.items(): res[k] = v.numpy().round(6)
     res.to_csv(out/'scores.csv', index=False)
     y = res.label.astype(int).to_numpy()
-    summary = dict(n_pairs=len(res), n_mismatched=int((y == 0).sum()), model=str(model_dir), random_weights=model_name is None,
+    summary = dict(n_pairs=len(res), n_mismatched=int((y == 0).sum()), model=str(model_dir),
                    cosine_mean_matched=float(res.cosine[y == 1].mean()), cosine_mean_mismatched=float(res.cosine[y == 0].mean()),
                    auroc=auroc(res.cosine, y), n_truncated=model.n_truncated)
     (out/'summary.json').write_text(json.dumps(summary, indent=2))
@@ -57,10 +62,10 @@ def run_demo(output_dir:str|Path='outputs/demo', # where the data, model and res
 @call_parse
 def demo(output_dir:str='outputs/demo', # where the data, model and results go
          n_images:int=60, # images in the example set
-         model_name:str=None, # CLIP/SigLIP checkpoint (hub id or folder); default: a tiny CLIP built offline
+         model_name:str=None, # CLIP/SigLIP checkpoint (hub id or folder); default: the shipped shapes model
          device:str=None, # 'cpu', 'cuda' or None for the best available
          batch_size:int=64, # pairs per forward pass
-         seed:int=0, # seed for data and model
+         seed:int=1, # seed of the example data (0 is the shapes model's training data)
          log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
         ):
     "Run clipnb's built-in example offline: make the shapes set, validate it, and score every pair."
@@ -68,7 +73,7 @@ def demo(output_dir:str='outputs/demo', # where the data, model and results go
     r = run_demo(output_dir, n_images, model_name, device, batch_size, seed)
     print(f"clipnb demo: {r['n_pairs']} pairs ({r['n_mismatched']} deliberately mismatched) in {output_dir}")
     print(f"validation: {r['validation']!r}".split('\n')[0])
-    print(f"model: {r['model']}" + ("  (random weights: scores do not separate matches yet)" if r['random_weights'] else ''))
+    print(f"model: {r['model']}")
     print(f"scored {r['n_pairs']} pairs in {r['seconds']:.2f}s ({r['n_pairs'] / r['seconds']:.0f} pairs/s)")
     print(f"cosine: matched mean {r['cosine_mean_matched']:.4f}, mismatched mean {r['cosine_mean_mismatched']:.4f}, "
           f"AUROC {r['auroc']:.3f}")
@@ -100,3 +105,77 @@ def validate_cli(path:str, # a .csv/.tsv/.jsonl/.parquet table or a saved `datas
     print(rep)
     if report: rep.issues.to_csv(report, index=False); print(f"issues written to {report}")
     return 0 if rep.ok else 1
+
+# %% ../nbs/09_cli.ipynb #5e6f471a
+def _is_main()->bool: return int(os.environ.get('RANK', '0')) == 0
+
+def _print_metrics(m:dict):
+    for d in ('image_to_text', 'text_to_image'):
+        print(f"{d:14} " + '  '.join(f"{k.split('_')[-1]} {m[k]:.4f}" for k in m if k.startswith(d) and 'R@' in k) +
+              f"  median_rank {m[d + '_median_rank']:.0f}  mean_rank {m[d + '_mean_rank']:.2f}")
+    if 'avg_best_cosine' in m: print(f"avg_best_cosine {m['avg_best_cosine']:.4f}  ({m['n_images']} images, {m['n_texts']} texts)")
+
+@call_parse
+def eval_retrieval_cli(model_name:str='openai/clip-vit-base-patch32', # hub id or local checkpoint folder
+                       dataset:str='flickr8k', # 'flickr8k', 'flickr30k', a saved datasets folder or a multi-caption .tsv
+                       output_dir:str='outputs/eval', # test_metric.json goes here
+                       split:str='test', # split to evaluate
+                       eval_bs:int=128, # images/texts per forward pass
+                       fp16:bool_arg=False, # fp16 autocast (bf16 on CPU)
+                       device:str=None, # 'cpu', 'cuda' or None for the best available
+                       log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
+                      ):
+    "Evaluate image-text retrieval (R@1/5/10, median/mean rank) and write test_metric.json."
+    setup_logging(log_level)
+    m = load_model(model_name, device, ('fp16' if torch.cuda.is_available() else 'bf16') if fp16 else None)
+    metrics = evaluate_retrieval(m, load_retrieval_data(dataset, split), output_dir, eval_bs, progress=sys.stderr.isatty())
+    _print_metrics(metrics); print(f"written: {Path(output_dir)/'test_metric.json'}")
+
+# %% ../nbs/09_cli.ipynb #32cede9f
+@call_parse
+def train_contrastive_cli(model_name:str='openai/clip-vit-base-patch32', # hub id or local checkpoint folder to start from
+                          dataset:str='flickr8k', # 'flickr8k', 'flickr30k', a saved datasets folder or a multi-caption .tsv
+                          output_dir:str='outputs/contrastive', # checkpoints, logs, best_model, test_metric.json
+                          epochs:float=5., # training epochs
+                          lr:float=1e-5, # peak learning rate
+                          train_bs:int=64, # images per device per step
+                          eval_bs:int=128, # evaluation batch
+                          grad_accum:int=1, # gradient accumulation steps
+                          warmup_ratio:float=0.05, # share of steps for warm-up
+                          fp16:bool_arg=False, # fp16 mixed precision (CUDA; bf16 on CPU)
+                          bf16:bool_arg=False, # bf16 mixed precision
+                          grad_ckpt:bool_arg=False, # gradient checkpointing
+                          image_resize:int=None, # train at this resolution
+                          freeze_vision:bool_arg=False, # keep the vision tower fixed
+                          freeze_text:bool_arg=False, # keep the text tower fixed
+                          eval_steps:int=100, # evaluate retrieval every N steps
+                          max_steps:int=-1, # stop after N steps
+                          seed:int=42, # seed
+                          num_workers:int=0, # dataloader workers
+                          resume_from_checkpoint:str=None, # a checkpoint folder or 'latest'
+                          log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
+                         ):
+    "Fine-tune CLIP or SigLIP contrastively for retrieval (seed 004's flags); torchrun and accelerate launch work unchanged."
+    setup_logging(log_level)
+    if fp16 and not torch.cuda.is_available(): logger.warning("fp16 needs CUDA; training in bf16 on the CPU"); fp16, bf16 = False, True
+    cfg = TrainConfig(model_name, dataset, output_dir, epochs, lr, train_bs, eval_bs, grad_accum, warmup_ratio, fp16=fp16, bf16=bf16,
+                      grad_ckpt=grad_ckpt, image_resize=image_resize, freeze_vision=freeze_vision, freeze_text=freeze_text,
+                      eval_steps=eval_steps, max_steps=max_steps, seed=seed, num_workers=num_workers,
+                      resume_from_checkpoint=resume_from_checkpoint, progress=sys.stderr.isatty())
+    res = train_contrastive(cfg)
+    if _is_main():
+        _print_metrics(res['metrics'])
+        print(f"best model: {res['best_model']}\ntest metrics: {Path(output_dir)/'test_metric.json'}")
+
+# %% ../nbs/09_cli.ipynb #b192b8c9
+@call_parse
+def train_shapes_cli(output_dir:str='outputs/shapes-clip', # data, initial model and run go here
+                     export_to:str=None, # also copy the best model here (clipnb/assets/shapes-clip to refresh the shipped one)
+                     log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
+                    ):
+    "Reproduce the shapes CLIP shipped with clipnb: train it from scratch with `ShapesRecipe` and report test metrics."
+    setup_logging(log_level)
+    r = train_shapes_model(output_dir, ShapesRecipe(), progress=sys.stderr.isatty())
+    print(f"trained in {r['seconds']:.0f}s")
+    _print_metrics(r['metrics']); print(f"match/mismatch AUROC {r['auroc']:.4f}")
+    if export_to: print(f"exported to {export_model(Path(output_dir)/'run', export_to)}")

@@ -42,3 +42,18 @@ def test_validate_column_mapping(tmp_path):
     assert r.returncode == 1 and 'missing_column' in r.stdout and 'found: link, caption_en' in r.stdout
     r = run('clipnb_validate', str(p), '--columns', 'link:url,caption_en:text')
     assert r.returncode == 0, r.stdout + r.stderr
+
+def test_eval_retrieval_cli(tmp_path):
+    from clipnb.synthetic import write_shapes
+    from clipnb.shapes import shapes_model_path
+    files = write_shapes(tmp_path/'s', n_images=60, seed=5)
+    r = run('clipnb_eval_retrieval', '--model_name', str(shapes_model_path()), '--dataset', str(files.hf), '--output_dir', str(tmp_path/'ev'))
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path/'ev'/'test_metric.json').read_text())
+    assert (m['n_images'], m['n_texts']) == (6, 30) and 'text_to_image  R@1' in r.stdout
+    r = run('clipnb_eval_retrieval', '--model_name', str(shapes_model_path()), '--dataset', str(tmp_path/'missing'), '--output_dir', str(tmp_path/'ev2'))
+    assert r.returncode != 0 and "not 'flickr8k', 'flickr30k'" in r.stderr
+
+def test_train_commands_help():
+    for cmd, flag in [('clipnb_train_contrastive', '--grad_ckpt'), ('clipnb_train_shapes', '--export_to')]:
+        r = run(cmd, '--help'); assert r.returncode == 0 and flag in r.stdout
