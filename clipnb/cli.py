@@ -5,24 +5,16 @@
 # %% ../nbs/09_cli.ipynb #52434381
 from __future__ import annotations
 import json, logging, os, sys, time
-import torch
 from pathlib import Path
-import numpy as np
-import pandas as pd
-from fastcore.script import call_parse, bool_arg
-from .core import setup_logging, seed_everything, auroc
-from .data import read_pairs, validate, TableError
-from .synthetic import write_shapes, make_tiny_clip, make_shapes
-from .models import load_model
-from .retrieval import evaluate_retrieval, load_retrieval_data
-from .train import TrainConfig, train_contrastive
-from .shapes import shapes_model_path, train_shapes_model, export_model, ShapesRecipe
+from fastcore.script import call_parse, store_true
+from .core import setup_logging
+from .data import TableError
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'run_demo', 'demo', 'parse_columns', 'validate_cli', 'eval_retrieval_cli', 'train_contrastive_cli',
-           'train_shapes_cli']
+__all__ = ['logger', 'run_demo', 'demo', 'parse_columns', 'validate_cli', 'download_cli', 'eval_retrieval_cli',
+           'train_contrastive_cli', 'train_shapes_cli']
 
 # %% ../nbs/09_cli.ipynb #830b339f
 def run_demo(output_dir:str|Path='outputs/demo', # where the data, model and results go
@@ -33,6 +25,12 @@ def run_demo(output_dir:str|Path='outputs/demo', # where the data, model and res
              seed:int=1, # seed of the example data (0 is the shapes model's training data)
             )->dict:
     "Make the shapes example, validate it, score every pair, and write `scores.csv` and `summary.json`."
+    import pandas as pd
+    from clipnb.core import seed_everything, auroc
+    from clipnb.data import read_pairs, validate
+    from clipnb.synthetic import write_shapes
+    from clipnb.models import load_model
+    from clipnb.shapes import shapes_model_path
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
     files = write_shapes(out/'shapes', n_images=n_images, seed=seed)
@@ -93,10 +91,11 @@ def validate_cli(path:str, # a .csv/.tsv/.jsonl/.parquet table or a saved `datas
                  sep:str=',', # CSV delimiter
                  encoding:str='utf-8', # text encoding
                  split:str='test', # split of a `datasets` folder
-                 skip_images:bool_arg=False, # do not open the images
+                 skip_images:store_true=False, # do not open the images
                  report:str=None, # write every issue to this CSV
                 )->int:
     "Validate a pair table: print a report by row; exit 0 if valid, 1 if rows have errors, 2 if unreadable."
+    from clipnb.data import validate
     try:
         rep = validate(path, check_images=not skip_images, progress=sys.stderr.isatty(), columns=parse_columns(columns),
                        base_dir=base_dir, sep=sep, encoding=encoding, split=split)
@@ -105,6 +104,46 @@ def validate_cli(path:str, # a .csv/.tsv/.jsonl/.parquet table or a saved `datas
     print(rep)
     if report: rep.issues.to_csv(report, index=False); print(f"issues written to {report}")
     return 0 if rep.ok else 1
+
+# %% ../nbs/09_cli.ipynb #56c97730
+def _print_download(st:dict, manifest:Path):
+    ok, err = st['status'].get('ok', 0), st['status'].get('error', 0)
+    print(f"{st['rows']} rows: {ok} ok, {err} error ({st['fetched']} fetched, {st['reused']} already downloaded, "
+          f"{st['duplicate_rows']} duplicate rows); {st['bytes'] / 1e6:.1f} MB in {st['wall_s']:.1f}s, {st['images_per_s']:.1f} images/s")
+    if st['errors']: print('errors: ' + ', '.join(f'{k} {v}' for k, v in st['errors'].items()))
+    print(f"manifest: {manifest}\nstats: {manifest.with_name(manifest.stem + '_stats.json')}")
+
+@call_parse
+def download_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) with a URL column
+                 image_dir:str='outputs/images', # where images, manifest and stats go
+                 max_workers:int=16, # download threads
+                 timeout:float=10., # seconds for one attempt
+                 force_download:store_true=False, # fetch again rows that are already downloaded
+                 retries:int=3, # extra attempts for timeouts, connection errors, 5xx, 408, 429
+                 manifest:str=None, # manifest CSV (default <image_dir>/manifest.csv)
+                 image_size:int=None, # resize so the smaller side is this, keeping the aspect ratio
+                 max_per_host:int=16, # attempts at once on one host
+                 url_col:str=None, # the URL column (default: url, image_url, img_url or link)
+                 rank:int=None, # this process's shard (default: $RANK or 0)
+                 world_size:int=None, # number of shards (default: $WORLD_SIZE or 1)
+                 merge_only:store_true=False, # only merge the manifest parts already in image_dir
+                 log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
+                )->int:
+    "Download the images of a CSV of URLs with many threads: retries, resume, and a manifest with a status for every row."
+    from clipnb.download import download_images, merge_manifest
+    setup_logging(log_level)
+    if not csv_path: print("error: --csv_path is required", file=sys.stderr); return 2
+    mpath = Path(manifest) if manifest else Path(image_dir)/'manifest.csv'
+    try:
+        if merge_only:
+            merge_manifest(csv_path, mpath, url_col)
+            _print_download(json.loads(mpath.with_name(mpath.stem + '_stats.json').read_text()), mpath); return 0
+        r = download_images(csv_path, image_dir, max_workers, timeout, retries, force_download, mpath, image_size, max_per_host,
+                            url_col, rank, world_size, progress=sys.stderr.isatty())
+    except (TableError, ValueError, FileNotFoundError, RuntimeError, TimeoutError) as e:
+        print(f"error: {e}", file=sys.stderr); return 2
+    if r.manifest is None: print(f"rank {r.stats['rank']}: {r.stats['fetched']} URLs fetched; rank 0 merges the manifest"); return 0
+    _print_download(r.stats, r.manifest_path); return 0
 
 # %% ../nbs/09_cli.ipynb #5e6f471a
 def _is_main()->bool: return int(os.environ.get('RANK', '0')) == 0
@@ -121,11 +160,14 @@ def eval_retrieval_cli(model_name:str='openai/clip-vit-base-patch32', # hub id o
                        output_dir:str='outputs/eval', # test_metric.json goes here
                        split:str='test', # split to evaluate
                        eval_bs:int=128, # images/texts per forward pass
-                       fp16:bool_arg=False, # fp16 autocast (bf16 on CPU)
+                       fp16:store_true=False, # fp16 autocast (bf16 on CPU)
                        device:str=None, # 'cpu', 'cuda' or None for the best available
                        log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
                       ):
     "Evaluate image-text retrieval (R@1/5/10, median/mean rank) and write test_metric.json."
+    import torch
+    from clipnb.models import load_model
+    from clipnb.retrieval import evaluate_retrieval, load_retrieval_data
     setup_logging(log_level)
     m = load_model(model_name, device, ('fp16' if torch.cuda.is_available() else 'bf16') if fp16 else None)
     metrics = evaluate_retrieval(m, load_retrieval_data(dataset, split), output_dir, eval_bs, progress=sys.stderr.isatty())
@@ -142,12 +184,12 @@ def train_contrastive_cli(model_name:str='openai/clip-vit-base-patch32', # hub i
                           eval_bs:int=128, # evaluation batch
                           grad_accum:int=1, # gradient accumulation steps
                           warmup_ratio:float=0.05, # share of steps for warm-up
-                          fp16:bool_arg=False, # fp16 mixed precision (CUDA; bf16 on CPU)
-                          bf16:bool_arg=False, # bf16 mixed precision
-                          grad_ckpt:bool_arg=False, # gradient checkpointing
+                          fp16:store_true=False, # fp16 mixed precision (CUDA; bf16 on CPU)
+                          bf16:store_true=False, # bf16 mixed precision
+                          grad_ckpt:store_true=False, # gradient checkpointing
                           image_resize:int=None, # train at this resolution
-                          freeze_vision:bool_arg=False, # keep the vision tower fixed
-                          freeze_text:bool_arg=False, # keep the text tower fixed
+                          freeze_vision:store_true=False, # keep the vision tower fixed
+                          freeze_text:store_true=False, # keep the text tower fixed
                           eval_steps:int=100, # evaluate retrieval every N steps
                           max_steps:int=-1, # stop after N steps
                           seed:int=42, # seed
@@ -156,6 +198,8 @@ def train_contrastive_cli(model_name:str='openai/clip-vit-base-patch32', # hub i
                           log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
                          ):
     "Fine-tune CLIP or SigLIP contrastively for retrieval (seed 004's flags); torchrun and accelerate launch work unchanged."
+    import torch
+    from clipnb.train import TrainConfig, train_contrastive
     setup_logging(log_level)
     if fp16 and not torch.cuda.is_available(): logger.warning("fp16 needs CUDA; training in bf16 on the CPU"); fp16, bf16 = False, True
     cfg = TrainConfig(model_name, dataset, output_dir, epochs, lr, train_bs, eval_bs, grad_accum, warmup_ratio, fp16=fp16, bf16=bf16,
@@ -174,6 +218,7 @@ def train_shapes_cli(output_dir:str='outputs/shapes-clip', # data, initial model
                      log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
                     ):
     "Reproduce the shapes CLIP shipped with clipnb: train it from scratch with `ShapesRecipe` and report test metrics."
+    from clipnb.shapes import train_shapes_model, export_model, ShapesRecipe
     setup_logging(log_level)
     r = train_shapes_model(output_dir, ShapesRecipe(), progress=sys.stderr.isatty())
     print(f"trained in {r['seconds']:.0f}s")
