@@ -13,23 +13,147 @@ from .data import TableError
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'run_demo', 'demo', 'parse_columns', 'validate_cli', 'download_cli', 'eval_retrieval_cli',
-           'train_contrastive_cli', 'train_shapes_cli']
+__all__ = ['logger', 'prepare_images', 'run_pipeline', 'score_cli', 'run_demo', 'demo', 'parse_columns', 'validate_cli',
+           'download_cli', 'eval_retrieval_cli', 'train_contrastive_cli', 'train_shapes_cli']
+
+# %% ../nbs/09_cli.ipynb #1461172c
+def _barrier():
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): dist.barrier()
+
+def prepare_images(csv_path:str|Path, # the input table
+                   image_dir:str|Path, # where downloaded images go
+                   output_dir:str|Path, # where the table with local paths is written
+                   max_workers:int=16, # download threads
+                   timeout:float=10., # seconds per download attempt
+                   force_download:bool=False, # download again rows already downloaded
+                   progress:bool=True,
+                  )->Path:
+    "The table to score: `csv_path` itself if it has an `image_path` column, else a copy with the downloaded files' paths."
+    import pandas as pd
+    from clipnb.data import read_table, normalise_pairs
+    from clipnb.download import download_images
+    raw = read_table(csv_path)
+    cols = normalise_pairs(raw.head(1).copy(), Path(csv_path).name).columns  # fails early, naming the file, if columns are missing
+    if 'image_path' in cols: return Path(csv_path)
+    r = download_images(csv_path, image_dir, max_workers, timeout, force_download=force_download, progress=progress)
+    _barrier()  # under torchrun every rank downloads its shard; rank 0 merges the manifest
+    out = Path(output_dir)/'pairs_with_images.csv'
+    if int(os.environ.get('RANK', 0)) == 0:
+        m = pd.read_csv(r.manifest_path, dtype=str, keep_default_na=False)
+        ok = m.status.eq('ok')
+        t = raw.copy()
+        t['image_path'] = [str((Path(image_dir)/p).resolve()) if o else '' for p, o in zip(m.image_path, ok)]
+        t['download_error'] = m.error.where(~ok, '')
+        out.parent.mkdir(parents=True, exist_ok=True); t.to_csv(out, index=False)
+    _barrier()
+    return out
+
+# %% ../nbs/09_cli.ipynb #d201c73d
+def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
+                 output_dir:str|Path='outputs', # results, summary, plots and report
+                 image_dir:str|Path='outputs/images', # downloaded images
+                 model_name:str='openai/clip-vit-base-patch32', # hub id or checkpoint folder
+                 device:str|None=None, # None/'auto', 'cpu', 'cuda'
+                 dtype:str|None=None, # autocast dtype: 'fp16', 'bf16' or None
+                 max_workers:int=16, # download threads
+                 timeout:float=10., # seconds per download attempt
+                 force_download:bool=False, # download again rows already downloaded
+                 batch_size:int=64, # images per forward pass
+                 num_workers:int=2, # DataLoader processes per rank
+                 distributed:bool=False, # spawn `world_size` local processes
+                 world_size:int=1, # processes for `distributed`
+                 backend:str|None=None, # 'nccl' or 'gloo' (default: nccl with CUDA)
+                 results_file:str='similarity_results.csv', # results file name in `output_dir`
+                 group_col:str|None=None, # summarise by this column too
+                 thresholds:tuple=(0.2, 0.25, 0.3), # report the share of pairs at or above these
+                 overwrite:bool=False, # score again instead of resuming
+                 progress:bool=True,
+                )->dict:
+    "Download (if needed), score every pair, and write the statistics, plots and HTML report; returns what was written."
+    import pandas as pd
+    from clipnb.models import load_model
+    import torch
+    from transformers.utils import logging as hf_logging
+    from clipnb.score import init_distributed, score_pairs, score_distributed
+    from clipnb.report import write_report
+    if not progress: hf_logging.disable_progress_bar()
+    t0 = time.perf_counter()
+    rank, ws = init_distributed(backend)
+    out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
+    table = prepare_images(csv_path, image_dir, out, max_workers, timeout, force_download, progress and rank == 0)
+    results = out/results_file
+    t1 = time.perf_counter()
+    kw = dict(batch_size=batch_size, num_workers=num_workers, overwrite=overwrite)
+    if distributed and world_size > 1:
+        score_distributed(world_size, backend, src=str(table), model_name=str(model_name), results_file=str(results), device=device, dtype=dtype, **kw)
+        model = load_model(model_name, 'cpu') if rank == 0 else None
+    else:
+        if (device in (None, 'auto', 'cuda')) and torch.cuda.is_available(): device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        model = load_model(model_name, device, dtype)
+        score_pairs(table, model, results, progress=progress and rank == 0, **kw)
+    t2 = time.perf_counter()
+    if rank != 0: return dict(rank=rank, results=results)
+    res = pd.read_csv(results, keep_default_na=False, na_values=[''])
+    if model is None: model = load_model(model_name, device, dtype)
+    score = next(c for c in ('cosine', 'siglip_prob', 'clipscore') if c in res)
+    paths = write_report(results, table, out, model, score, group_col, thresholds)
+    return dict(results=results, table=table, rows=len(res), ok=int(res.status.eq('ok').sum()), errors=int((~res.status.eq('ok')).sum()),
+                download_s=round(t1 - t0, 3), score_s=round(t2 - t1, 3), pairs_per_s=round(len(res) / max(t2 - t1, 1e-9), 1),
+                seconds=round(time.perf_counter() - t0, 3), **{k: v for k, v in paths.items()})
+
+# %% ../nbs/09_cli.ipynb #2fce9c37
+@call_parse
+def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or image paths, and captions
+              image_dir:str='outputs/images', # where downloaded images go
+              output_dir:str='outputs', # results, summary, plots and report
+              model_name:str='openai/clip-vit-base-patch32', # hub id or checkpoint folder
+              device:str=None, # 'cpu', 'cuda' or None for the best available
+              max_workers:int=16, # download threads
+              timeout:float=10., # seconds per download attempt
+              force_download:store_true=False, # download again rows already downloaded
+              batch_size:int=64, # images per forward pass
+              num_workers:int=2, # DataLoader processes that decode images
+              distributed:store_true=False, # spawn --world_size local processes
+              world_size:int=1, # processes for --distributed
+              backend:str=None, # nccl or gloo (default: nccl when CUDA is available)
+              results_file:str='similarity_results.csv', # results file name in output_dir
+              dtype:str=None, # autocast dtype: fp16 or bf16
+              group_col:str=None, # summarise by this column too
+              overwrite:store_true=False, # score again instead of resuming
+              log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
+              verbose:store_true=False, # same as --log_level INFO
+             )->int:
+    "Score image-caption similarity for a CSV of URLs or image paths: download, score, statistics, plots and an HTML report."
+    setup_logging('INFO' if verbose and log_level == 'WARNING' else log_level)
+    if not csv_path: print("error: --csv_path is required", file=sys.stderr); return 2
+    try:
+        r = run_pipeline(csv_path, output_dir, image_dir, model_name, device, dtype, max_workers, timeout, force_download, batch_size,
+                         num_workers, distributed, world_size, backend, results_file, group_col, overwrite=overwrite, progress=sys.stderr.isatty())
+    except (TableError, ValueError, FileNotFoundError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr); return 2
+    if 'rows' not in r: return 0  # a non-zero rank of torchrun: rank 0 reports
+    s = json.loads(Path(r['summary']).read_text())
+    print(f"{r['rows']} pairs: {r['ok']} scored, {r['errors']} errors; scoring {r['score_s']:.1f}s ({r['pairs_per_s']:.1f} pairs/s), total {r['seconds']:.1f}s")
+    print(f"{s['score']}: mean {s['mean']:.4f}, std {s['std']:.4f}, p5 {s['quantiles']['p5']:.4f}, p50 {s['quantiles']['p50']:.4f}, p95 {s['quantiles']['p95']:.4f}")
+    print(f"results: {r['results']}\nreport: {r['report']}")
+    return 0
 
 # %% ../nbs/09_cli.ipynb #830b339f
-def run_demo(output_dir:str|Path='outputs/demo', # where the data, model and results go
+def run_demo(output_dir:str|Path='outputs/demo', # where the data, images and results go
              n_images:int=60, # images in the example set
              model_name:str|None=None, # CLIP/SigLIP checkpoint (hub id or folder); None: the shipped shapes model
              device:str|None=None, # None/'auto', 'cpu', 'cuda'
              batch_size:int=64, # pairs per forward pass
              seed:int=1, # seed of the example data (0 is the shapes model's training data)
+             num_workers:int=2, # DataLoader processes that decode images
+             progress:bool=False, # show progress bars
             )->dict:
-    "Make the shapes example, validate it, score every pair, and write `scores.csv` and `summary.json`."
+    "Make the shapes example, validate it, download, score and report; returns the run and how well scores separate matched pairs."
     import pandas as pd
     from clipnb.core import seed_everything, auroc
-    from clipnb.data import read_pairs, validate
+    from clipnb.data import validate
     from clipnb.synthetic import write_shapes
-    from clipnb.models import load_model
     from clipnb.shapes import shapes_model_path
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
     seed_everything(seed)
@@ -37,45 +161,37 @@ def run_demo(output_dir:str|Path='outputs/demo', # where the data, model and res
     report = validate(files.urls_csv)
     report.raise_for_errors()
     model_dir = model_name or shapes_model_path()
-    model = load_model(model_dir, device=device)
-    pt = read_pairs(files.urls_csv)
-    t0 = time.perf_counter()
-    img = model.encode_images([pt.image_file(i) for i in range(len(pt))], batch_size)
-    txt = model.encode_texts(pt.df.text.tolist(), batch_size)
-    kinds = ('cosine', 'siglip_prob') if model.is_siglip else ('cosine', 'clipscore')
-    sc = model.scores_from_embeddings(img, txt, kinds)
-    secs = time.perf_counter() - t0
-    res = pd.read_csv(files.urls_csv, dtype=str, keep_default_na=False)
-    for k, v in sc.items(): res[k] = v.numpy().round(6)
-    res.to_csv(out/'scores.csv', index=False)
-    y = res.label.astype(int).to_numpy()
-    summary = dict(n_pairs=len(res), n_mismatched=int((y == 0).sum()), model=str(model_dir),
-                   cosine_mean_matched=float(res.cosine[y == 1].mean()), cosine_mean_mismatched=float(res.cosine[y == 0].mean()),
-                   auroc=auroc(res.cosine, y), n_truncated=model.n_truncated)
-    (out/'summary.json').write_text(json.dumps(summary, indent=2))
-    logger.info(f"scored {len(res)} pairs in {secs:.2f}s")
-    return dict(summary, validation=report, results=out/'scores.csv', seconds=secs)
+    r = run_pipeline(files.urls_csv, out, out/'images', model_dir, device, batch_size=batch_size, num_workers=num_workers,
+                     group_col='label', thresholds=(0.5, 0.7), overwrite=True, progress=progress)
+    res = pd.read_csv(r['results'])
+    y, score = res.label.astype(int).to_numpy(), res.cosine.to_numpy()
+    summary = dict(n_pairs=len(res), n_mismatched=int((y == 0).sum()), model=str(model_dir), n_errors=r['errors'],
+                   cosine_mean_matched=float(score[y == 1].mean()), cosine_mean_mismatched=float(score[y == 0].mean()), auroc=auroc(score, y))
+    (out/'demo.json').write_text(json.dumps(summary, indent=2))
+    logger.info("demo: %s", summary)
+    return dict(summary, validation=report, **{k: v for k, v in r.items() if k not in summary})
 
 # %% ../nbs/09_cli.ipynb #fc09a443
 @call_parse
-def demo(output_dir:str='outputs/demo', # where the data, model and results go
+def demo(output_dir:str='outputs/demo', # where the data, images and results go
          n_images:int=60, # images in the example set
          model_name:str=None, # CLIP/SigLIP checkpoint (hub id or folder); default: the shipped shapes model
          device:str=None, # 'cpu', 'cuda' or None for the best available
          batch_size:int=64, # pairs per forward pass
          seed:int=1, # seed of the example data (0 is the shapes model's training data)
+         num_workers:int=2, # DataLoader processes that decode images
          log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
         ):
-    "Run clipnb's built-in example offline: make the shapes set, validate it, and score every pair."
+    "Run clipnb's built-in example offline: make the shapes set, download it from file:// URLs, score every pair, and report."
     setup_logging(log_level)
-    r = run_demo(output_dir, n_images, model_name, device, batch_size, seed)
+    r = run_demo(output_dir, n_images, model_name, device, batch_size, seed, num_workers, progress=sys.stderr.isatty())
     print(f"clipnb demo: {r['n_pairs']} pairs ({r['n_mismatched']} deliberately mismatched) in {output_dir}")
     print(f"validation: {r['validation']!r}".split('\n')[0])
     print(f"model: {r['model']}")
-    print(f"scored {r['n_pairs']} pairs in {r['seconds']:.2f}s ({r['n_pairs'] / r['seconds']:.0f} pairs/s)")
+    print(f"downloaded in {r['download_s']:.2f}s; scored {r['n_pairs']} pairs in {r['score_s']:.2f}s ({r['pairs_per_s']:.0f} pairs/s); {r['n_errors']} errors")
     print(f"cosine: matched mean {r['cosine_mean_matched']:.4f}, mismatched mean {r['cosine_mean_mismatched']:.4f}, "
           f"AUROC {r['auroc']:.3f}")
-    print(f"results: {r['results']}\nsummary: {Path(output_dir)/'summary.json'}")
+    print(f"results: {r['results']}\nreport: {r['report']}\nsummary: {r['summary']}")
 
 # %% ../nbs/09_cli.ipynb #a2ae2653
 def parse_columns(spec:str|None)->dict|None:

@@ -10,20 +10,20 @@ def test_demo_end_to_end(tmp_path):
     r = run('clipnb_demo', '--output_dir', str(out), '--n_images', '30')
     assert r.returncode == 0, r.stderr
     assert 'clipnb demo: 30 pairs' in r.stdout and 'AUROC' in r.stdout
-    inp, res = pd.read_csv(out/'shapes'/'urls.csv'), pd.read_csv(out/'scores.csv')
+    inp, res = pd.read_csv(out/'shapes'/'urls.csv'), pd.read_csv(out/'similarity_results.csv')
     assert len(res) == len(inp) == 30 and res[inp.columns].equals(inp)  # every row, in input order
-    assert res.cosine.between(-1, 1).all() and (res.clipscore >= 0).all()
-    s = json.loads((out/'summary.json').read_text())
+    assert res.cosine.between(-1, 1).all() and (res.clipscore >= 0).all() and (res.status == 'ok').all()
+    s = json.loads((out/'demo.json').read_text())
     assert s['n_pairs'] == 30 and 0 <= s['auroc'] <= 1
 
 def test_demo_rerun_overwrites_cleanly(tmp_path):
     out = tmp_path/'demo'
     for _ in range(2): assert run('clipnb_demo', '--output_dir', str(out), '--n_images', '10').returncode == 0
-    assert len(pd.read_csv(out/'scores.csv')) == 10
+    assert len(pd.read_csv(out/'similarity_results.csv')) == 10
 
 def test_demo_help():
     r = run('clipnb_demo', '--help')
-    assert r.returncode == 0 and '--output_dir' in r.stdout and 'where the data, model and results go' in r.stdout
+    assert r.returncode == 0 and '--output_dir' in r.stdout and 'where the data, images and results go' in r.stdout
 
 def test_validate_exit_codes(tmp_path):
     good = tmp_path/'good.csv'; good.write_text('url,caption\nhttp://x/a.jpg,a dog\n')
