@@ -66,6 +66,7 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
                  backend:str|None=None, # 'nccl' or 'gloo' (default: nccl with CUDA)
                  results_file:str='similarity_results.csv', # results file name in `output_dir`
                  group_col:str|None=None, # summarise by this column too
+                 scores:tuple|None=None, # per-pair scores, e.g. ('cosine', 'clipscore'); default by model family
                  thresholds:tuple=(0.2, 0.25, 0.3), # report the share of pairs at or above these
                  overwrite:bool=False, # score again instead of resuming
                  progress:bool=True,
@@ -75,16 +76,17 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
     from clipnb.models import load_model
     import torch
     from transformers.utils import logging as hf_logging
-    from clipnb.score import init_distributed, score_pairs, score_distributed
+    from clipnb.score import init_distributed, score_pairs, score_distributed, check_scores
     from clipnb.report import write_report
     if not progress: hf_logging.disable_progress_bar()
     t0 = time.perf_counter()
+    if scores: check_scores(scores)  # before any download
     rank, ws = init_distributed(backend)
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
     table = prepare_images(csv_path, image_dir, out, max_workers, timeout, force_download, progress and rank == 0)
     results = out/results_file
     t1 = time.perf_counter()
-    kw = dict(batch_size=batch_size, num_workers=num_workers, overwrite=overwrite)
+    kw = dict(batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, scores=scores)
     if distributed and world_size > 1:
         score_distributed(world_size, backend, src=str(table), model_name=str(model_name), results_file=str(results), device=device, dtype=dtype, **kw)
         model = load_model(model_name, 'cpu') if rank == 0 else None
@@ -120,6 +122,7 @@ def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or imag
               results_file:str='similarity_results.csv', # results file name in output_dir
               dtype:str=None, # autocast dtype: fp16 or bf16
               group_col:str=None, # summarise by this column too
+              scores:str=None, # comma-separated per-pair scores: cosine, clipscore, clipscore_w, siglip_prob (default by model family)
               overwrite:store_true=False, # score again instead of resuming
               log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
               verbose:store_true=False, # same as --log_level INFO
@@ -129,7 +132,8 @@ def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or imag
     if not csv_path: print("error: --csv_path is required", file=sys.stderr); return 2
     try:
         r = run_pipeline(csv_path, output_dir, image_dir, model_name, device, dtype, max_workers, timeout, force_download, batch_size,
-                         num_workers, distributed, world_size, backend, results_file, group_col, overwrite=overwrite, progress=sys.stderr.isatty())
+                         num_workers, distributed, world_size, backend, results_file, group_col,
+                         tuple(s.strip() for s in scores.split(',')) if scores else None, overwrite=overwrite, progress=sys.stderr.isatty())
     except (TableError, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
     if 'rows' not in r: return 0  # a non-zero rank of torchrun: rank 0 reports
