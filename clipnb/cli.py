@@ -13,8 +13,8 @@ from .data import TableError
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'prepare_images', 'run_pipeline', 'score_cli', 'run_demo', 'demo', 'parse_columns', 'validate_cli',
-           'download_cli', 'eval_retrieval_cli', 'train_contrastive_cli', 'train_shapes_cli']
+__all__ = ['logger', 'prepare_images', 'run_pipeline', 'score_cli', 'profile_cli', 'run_demo', 'demo', 'parse_columns',
+           'validate_cli', 'download_cli', 'eval_retrieval_cli', 'train_contrastive_cli', 'train_shapes_cli']
 
 # %% ../nbs/09_cli.ipynb #1461172c
 def _barrier():
@@ -141,6 +141,40 @@ def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or imag
     print(f"{r['rows']} pairs: {r['ok']} scored, {r['errors']} errors; scoring {r['score_s']:.1f}s ({r['pairs_per_s']:.1f} pairs/s), total {r['seconds']:.1f}s")
     print(f"{s['score']}: mean {s['mean']:.4f}, std {s['std']:.4f}, p5 {s['quantiles']['p5']:.4f}, p50 {s['quantiles']['p50']:.4f}, p95 {s['quantiles']['p95']:.4f}")
     print(f"results: {r['results']}\nreport: {r['report']}")
+    return 0
+
+# %% ../nbs/09_cli.ipynb #d2a5cc02
+@call_parse
+def profile_cli(csv_path:str=None, # a pair table with local images (default: 256 generated 320x240 JPEGs)
+                model_name:str=None, # hub id or checkpoint folder (default: CLIPModel(CLIPConfig()), random weights)
+                output_dir:str='outputs/profile', # profile.json, plots, profile.md
+                device:str=None, # 'cpu', 'cuda' or None for the best available
+                dtype:str=None, # autocast dtype: fp16 or bf16
+                batch_size:int=64, # batch for the stage breakdown and the memory run
+                batch_sizes:str='1,8,32,64', # comma-separated batch sizes for the sweep
+                num_workers:int=2, # DataLoader processes
+                n_pairs:float=100e6, # pairs to estimate for
+                machines:int=1, # machines for the estimate
+                devices_per_machine:int=1, # GPUs (or CPU scoring processes) per machine
+                decode_cores:int=None, # decoding cores per machine (default: num_workers)
+                price_per_hour:float=0., # price of one machine-hour
+                log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
+               )->int:
+    "Profile scoring: time per stage and per pair, memory, a batch-size sweep, and the time and cost of n_pairs."
+    import tempfile
+    from clipnb.models import load_model
+    from clipnb.score import make_vit_b32, bench_images
+    from clipnb.profile import profile_report, Hardware
+    setup_logging(log_level)
+    try:
+        src = csv_path or bench_images(tempfile.mkdtemp(), 256)
+        m = load_model(model_name, device, dtype) if model_name else make_vit_b32(device, dtype)
+        hw = Hardware(machines, devices_per_machine, decode_cores or max(num_workers, 1), price_per_hour=price_per_hour)
+        r = profile_report(src, m, output_dir, batch_size, tuple(int(b) for b in batch_sizes.split(',')), num_workers, n_pairs, hw)
+    except (TableError, ValueError, FileNotFoundError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr); return 2
+    print(r['markdown'].read_text())
+    print(f"written: {r['json']}, {r['markdown']}, {r['stage_breakdown'].name}, {r['memory_over_time'].name}, {r['batch_sweep'].name}")
     return 0
 
 # %% ../nbs/09_cli.ipynb #830b339f

@@ -166,8 +166,8 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, files:list, texts:list, part
     pin = m.device.type == 'cuda'
     dl = DataLoader(ImageFiles(plan.images, m.processor.image_processor), batch_size=batch_size, num_workers=num_workers,
                     collate_fn=collate_images, pin_memory=pin, persistent_workers=False,
-                    prefetch_factor=4 if num_workers else None)
-    t = dict(images=0, texts=0, write=0., model=0.)
+                    prefetch_factor=2 if num_workers else None)  # batches in flight: workers × 2 (float32 pixels are 0.6 MB an image at 224 px)
+    t, t_start, first_write = dict(images=0, texts=0, write=0., model=0.), time.perf_counter(), None
     pos, n_img, max_cached = 0, len(plan.images), 0
     bar = tqdm(total=n, initial=done, unit='pair', desc=desc, disable=not progress)
     with open(part, 'a', encoding='utf-8', newline='') as f:
@@ -201,6 +201,7 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, files:list, texts:list, part
             nbytes += _write_rows(f, raw.iloc[rows], sc, np.where(ok, 'ok', 'error').tolist(),
                                   ['' if o else img_err.get(c, image_error(plan.images[c])) for o, c in zip(ok, ic)], header=(done + pos == 0))
             _progress_path(part).write_text(json.dumps(dict(rows=done + end, bytes=nbytes)))
+            if first_write is None: first_write = (time.perf_counter() - t_start, end)
             t['write'] += time.perf_counter() - t0
             for c in set(ic.tolist()):
                 if plan.img_last[c] < end: img_emb.pop(c, None); img_err.pop(c, None)
@@ -209,7 +210,8 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, files:list, texts:list, part
             bar.update(end - pos); pos = end
     bar.close()
     return dict(rows=n, resumed_from=done, distinct_images=n_img, distinct_texts=len(plan.texts), encoded_images=t['images'],
-                encoded_texts=t['texts'], max_cached_images=max_cached, model_s=round(t['model'], 3), write_s=round(t['write'], 3))
+                encoded_texts=t['texts'], max_cached_images=max_cached, model_s=round(t['model'], 3), write_s=round(t['write'], 3),
+                first_write_s=round(first_write[0], 4) if first_write else None, first_write_rows=first_write[1] if first_write else 0)
 
 # %% ../nbs/10_score.ipynb #79f2763b
 def merge_parts(results:Path, world_size:int)->int:
@@ -269,9 +271,10 @@ def score_pairs(src, # a pair table file (.csv/.tsv/.jsonl/.parquet) or a `PairT
         return dict(rows=n, rank=rank, world_size=world_size, complete=True, results=str(results))
     part.with_suffix('.done').unlink(missing_ok=True)
     lo, hi = shard_bounds(n, rank, world_size)
+    setup_s = time.perf_counter() - t0
     st = score_shard(model, raw.iloc[lo:hi], files[lo:hi], texts[lo:hi], part, kinds, batch_size, num_workers, progress,
                      desc='scoring' + (f' rank {rank}/{world_size}' if world_size > 1 else ''))
-    st.update(rank=rank, world_size=world_size, start=lo, end=hi, seconds=round(time.perf_counter() - t0, 3))
+    st.update(rank=rank, world_size=world_size, start=lo, end=hi, setup_s=round(setup_s, 4), seconds=round(time.perf_counter() - t0, 3))
     part.with_suffix('.done').write_text(json.dumps(st))
     if world_size > 1 and dist.is_available() and dist.is_initialized(): dist.barrier()
     if rank == 0 and world_size == 1:
