@@ -74,9 +74,8 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
     "Download (if needed), score every pair, and write the statistics, plots and HTML report; returns what was written."
     import pandas as pd
     from clipnb.models import load_model
-    import torch
     from transformers.utils import logging as hf_logging
-    from clipnb.score import init_distributed, score_pairs, score_distributed, check_scores
+    from clipnb.score import init_distributed, score_pairs, score_distributed, check_scores, rank_device
     from clipnb.report import write_report
     if not progress: hf_logging.disable_progress_bar()
     t0 = time.perf_counter()
@@ -91,8 +90,7 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
         score_distributed(world_size, backend, src=str(table), model_name=str(model_name), results_file=str(results), device=device, dtype=dtype, **kw)
         model = load_model(model_name, 'cpu') if rank == 0 else None
     else:
-        if (device in (None, 'auto', 'cuda')) and torch.cuda.is_available(): device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        model = load_model(model_name, device, dtype)
+        model = load_model(model_name, rank_device(device), dtype)
         score_pairs(table, model, results, progress=progress and rank == 0, **kw)
     t2 = time.perf_counter()
     if rank != 0: return dict(rank=rank, results=results)

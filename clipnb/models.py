@@ -17,7 +17,7 @@ from .core import get_device, get_dtype, autocast, chunked
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'SCORES', 'clip_score', 'siglip_prob', 'batch_softmax', 'ImageTextModel', 'load_model']
+__all__ = ['logger', 'SCORES', 'clip_score', 'siglip_prob', 'batch_softmax', 'ImageTextModel', 'load_model', 'encode_pixels']
 
 # %% ../nbs/03_models.ipynb #586b105b
 def clip_score(cos:torch.Tensor, # cosine similarities
@@ -119,10 +119,13 @@ def _as_rgb(x)->Image.Image:
     with Image.open(x) as im: return im.convert('RGB')
 
 @torch.inference_mode()
-def _encode_image_batch(self:ImageTextModel, images:list)->torch.Tensor:
-    pv = self.processor.image_processor([_as_rgb(x) for x in images], return_tensors='pt')['pixel_values']
-    with autocast(self.device, self.dtype): out = _feats(self.model.get_image_features(pixel_values=pv.to(self.device, non_blocking=True)))
+def encode_pixels(m:ImageTextModel, pv:torch.Tensor)->torch.Tensor:
+    "Normalised float32 image embeddings (on the CPU) of a batch of preprocessed pixel values."
+    with autocast(m.device, m.dtype): out = _feats(m.model.get_image_features(pixel_values=pv.to(m.device, non_blocking=True)))
     return F.normalize(out.float(), dim=-1).cpu()
+
+def _encode_image_batch(self:ImageTextModel, images:list)->torch.Tensor:
+    return encode_pixels(self, self.processor.image_processor([_as_rgb(x) for x in images], return_tensors='pt')['pixel_values'])
 
 @patch
 def encode_images(self:ImageTextModel,

@@ -12,8 +12,8 @@ import pandas as pd
 import torch
 from PIL import Image
 from .core import autocast, chunked
-from .models import ImageTextModel, _feats
-from .score import encode_pixels, read_scoring_table
+from .models import ImageTextModel, _feats, encode_pixels
+from .score import read_scoring_table, sync_device
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +23,6 @@ __all__ = ['logger', 'STAGES', 'profile_stages', 'stage_summary', 'Hardware', 'e
 
 # %% ../nbs/12_profile.ipynb #f8053c01
 STAGES = ('decode', 'preprocess', 'tokenize', 'image_tower', 'text_tower', 'similarity', 'write')
-
-def _sync(m:ImageTextModel):
-    if m.device.type == 'cuda': torch.cuda.synchronize(m.device)
 
 def profile_stages(src, # a pair table with local images
                    model:ImageTextModel, # the model to profile
@@ -45,7 +42,7 @@ def profile_stages(src, # a pair table with local images
     rows = []
     for b, ii in enumerate(idx[:warmup + n_batches]):
         t = {}
-        def tick(name, t0): _sync(model); t[name] = time.perf_counter() - t0; return time.perf_counter()
+        def tick(name, t0): sync_device(model); t[name] = time.perf_counter() - t0; return time.perf_counter()
         t0 = time.perf_counter()
         ims = []
         for i in ii:

@@ -12,6 +12,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 from PIL import Image
 from .score import read_scoring_table
+from .data import map_columns
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +127,8 @@ def write_report(results_file:str|Path, # the results of `score_pairs`
     summ = summarize_scores(res, score, thresholds, group_col)
     paths = dict(summary=out/'summary.json', distribution=out/'similarity_distribution.png', gallery=out/'gallery.png', report=out/'report.html')
     paths['summary'].write_text(json.dumps(summ, indent=2))
-    _, image_files, texts = read_scoring_table(src)
-    text_col = next((c for c in res.columns if res[c].astype(str).tolist() == texts), None) or 'caption'
+    _, image_files, _ = read_scoring_table(src)
+    text_col = next((f for f, c in map_columns(list(res.columns)).items() if c == 'text'), 'caption')
     with matplotlib.rc_context({'figure.max_open_warning': 0}):
         plt.close(plot_distribution(res, score, group_col, path=paths['distribution']))
         if model is not None and res.status.eq('ok').sum() >= 2:

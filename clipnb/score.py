@@ -17,15 +17,15 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from .core import autocast, chunked
 from .data import read_table, normalise_pairs, url_to_path, PairTable, TableError
-from .models import ImageTextModel, SCORES, _feats, _encode_text_batch
+from .models import ImageTextModel, SCORES, _feats, _encode_text_batch, encode_pixels, clip_score, siglip_prob
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'Plan', 'plan_rows', 'image_error', 'ImageFiles', 'collate_images', 'encode_pixels', 'default_scores',
-           'check_scores', 'pair_scores', 'part_path', 'shard_bounds', 'read_scoring_table', 'score_shard',
-           'merge_parts', 'score_pairs', 'assert_same_results', 'init_distributed', 'score_job', 'score_distributed',
-           'make_vit_b32', 'bench_images', 'bench_scoring']
+__all__ = ['logger', 'Plan', 'plan_rows', 'image_error', 'ImageFiles', 'collate_images', 'default_scores', 'check_scores',
+           'pair_scores', 'part_path', 'shard_bounds', 'read_scoring_table', 'score_shard', 'merge_parts',
+           'score_pairs', 'assert_same_results', 'init_distributed', 'rank_device', 'score_job', 'score_distributed',
+           'make_vit_b32', 'bench_images', 'sync_device', 'bench_scoring']
 
 # %% ../nbs/10_score.ipynb #c12f58ef
 @dataclass
@@ -77,13 +77,6 @@ def collate_images(items:list)->tuple:
     ok = [(i, x) for i, x, _ in items if x is not None]
     return [i for i, _, _ in items], (torch.stack([x for _, x in ok]) if ok else None), {i: e for i, x, e in items if x is None}
 
-# %% ../nbs/10_score.ipynb #35ccb479
-@torch.inference_mode()
-def encode_pixels(m:ImageTextModel, pv:torch.Tensor)->torch.Tensor:
-    "Normalised float32 image embeddings (on the CPU) of a batch of pixel values."
-    with autocast(m.device, m.dtype): out = _feats(m.model.get_image_features(pixel_values=pv.to(m.device, non_blocking=True)))
-    return F.normalize(out.float(), dim=-1).cpu()
-
 # %% ../nbs/10_score.ipynb #4ed2f5ac
 def default_scores(m:ImageTextModel)->tuple: return ('cosine', 'siglip_prob') if m.is_siglip else ('cosine', 'clipscore')
 
@@ -96,13 +89,9 @@ def check_scores(kinds:tuple)->tuple:
 def pair_scores(m:ImageTextModel, cos:torch.Tensor, kinds:tuple)->dict:
     "{kind: numpy array} for the cosines of aligned pairs; rows with NaN cosine stay NaN."
     check_scores(kinds)
-    out = {}
-    for k in kinds:
-        if k == 'cosine': out[k] = cos.numpy()
-        elif k == 'clipscore': out[k] = (100 * cos.clamp(min=0)).numpy()
-        elif k == 'clipscore_w': out[k] = (2.5 * cos.clamp(min=0)).numpy()
-        elif k == 'siglip_prob': out[k] = torch.sigmoid(torch.as_tensor(m.logit_scale).exp() * cos + m.logit_bias).numpy()
-    return out
+    fns = {'cosine': lambda: cos, 'clipscore': lambda: clip_score(cos), 'clipscore_w': lambda: clip_score(cos, 2.5),
+           'siglip_prob': lambda: siglip_prob(cos, m.logit_scale, m.logit_bias)}
+    return {k: fns[k]().numpy() for k in kinds}
 
 # %% ../nbs/10_score.ipynb #fa954722
 def part_path(results:Path, rank:int, world_size:int)->Path:
@@ -320,6 +309,11 @@ def init_distributed(backend:str|None=None, # 'nccl', 'gloo' or None (nccl when 
         logger.info("rank %d of %d joined the %s process group", dist.get_rank(), ws, backend)
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
+def rank_device(device:str|None=None)->str|None:
+    "This process's device: `cuda:LOCAL_RANK` when `device` is None, 'auto' or 'cuda' and CUDA is there, else `device`."
+    if device in (None, 'auto', 'cuda') and torch.cuda.is_available(): return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    return device
+
 def score_job(src, # the pair table
               model_name:str, # hub id or checkpoint folder
               results_file:str|Path, # where the scored table goes
@@ -329,8 +323,7 @@ def score_job(src, # the pair table
              )->dict:
     "Load the model on this rank's device and run `score_pairs`: what each process of a distributed run does."
     from clipnb.models import load_model
-    if (device in (None, 'auto', 'cuda')) and torch.cuda.is_available(): device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    return score_pairs(src, load_model(model_name, device, dtype), results_file, **kw)
+    return score_pairs(src, load_model(model_name, rank_device(device), dtype), results_file, **kw)
 
 def _spawned(rank:int, world_size:int, backend:str, port:int, job:dict):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
@@ -381,7 +374,8 @@ def bench_images(out_dir:str|Path, n:int=256, size:tuple=(320, 240), seed:int=0)
     pd.DataFrame(rows, columns=['image_path', 'caption']).to_csv(out/'pairs.csv', index=False)
     return out/'pairs.csv'
 
-def _sync(m:ImageTextModel):
+def sync_device(m:ImageTextModel):
+    "Wait for `m`'s device to finish queued work (CUDA), so that a timer reads what was done."
     if m.device.type == 'cuda': torch.cuda.synchronize(m.device)
 
 def bench_scoring(n:int=256, # pairs (distinct images and captions)
@@ -406,10 +400,10 @@ def bench_scoring(n:int=256, # pairs (distinct images and captions)
             inp = m.processor(text=[pairs.caption[i]], images=[im], return_tensors='pt', padding=True)
             with autocast(m.device, m.dtype): o = m.model(**{k: v.to(m.device) for k, v in inp.items()})
             return float(F.cosine_similarity(o.image_embeds, o.text_embeds).cpu()[0])
-        one(0); _sync(m)
+        one(0); sync_device(m)
         t0 = time.perf_counter()
         for i in range(n_loop): one(i)
-        _sync(m); dt = time.perf_counter() - t0
+        sync_device(m); dt = time.perf_counter() - t0
     rows.append(dict(run='(a) per-pair loop', pairs=n_loop, seconds=dt, pairs_per_s=n_loop / dt))
     # (b) the model alone on ready batches
     ims = []
@@ -419,19 +413,19 @@ def bench_scoring(n:int=256, # pairs (distinct images and captions)
     toks = [m.processor.tokenizer(list(b), padding=True, truncation=True, max_length=77, return_tensors='pt') for b in chunked(pairs.caption.tolist(), batch_size)]
     if m.device.type == 'cuda': pvs, toks = [p.pin_memory() for p in pvs], [{k: v.pin_memory() for k, v in t.items()} for t in toks]
     with torch.inference_mode():
-        encode_pixels(m, pvs[0]); _feats(m.model.get_text_features(**{k: v.to(m.device) for k, v in toks[0].items()})); _sync(m)  # warm-up at full size
+        encode_pixels(m, pvs[0]); _feats(m.model.get_text_features(**{k: v.to(m.device) for k, v in toks[0].items()})); sync_device(m)  # warm-up at full size
         t0 = time.perf_counter()
         for pv, tk in zip(pvs, toks):
             encode_pixels(m, pv)
             with autocast(m.device, m.dtype): _feats(m.model.get_text_features(**{k: v.to(m.device, non_blocking=True) for k, v in tk.items()}))
-        _sync(m); dt = time.perf_counter() - t0
+        sync_device(m); dt = time.perf_counter() - t0
     rows.append(dict(run='(b) model only, ready batches', pairs=n, seconds=dt, pairs_per_s=n / dt))
     # (c) score_pairs from the CSV
     pairs.head(batch_size).to_csv(out/'warm.csv', index=False)
     score_pairs(out/'warm.csv', m, out/'warm_results.csv', batch_size=batch_size, num_workers=0, progress=False, overwrite=True)  # warm-up
     t0 = time.perf_counter()
     st = score_pairs(csv, m, out/'similarity_results.csv', batch_size=batch_size, num_workers=num_workers, progress=False, overwrite=True)
-    _sync(m); dt = time.perf_counter() - t0
+    sync_device(m); dt = time.perf_counter() - t0
     rows.append(dict(run=f'(c) score_pairs end to end ({num_workers} workers)', pairs=n, seconds=dt, pairs_per_s=n / dt))
     df = pd.DataFrame(rows)
     df['vs_loop'], df['vs_model_only'] = df.pairs_per_s / df.pairs_per_s[0], df.pairs_per_s / df.pairs_per_s[1]
