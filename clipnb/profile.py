@@ -13,16 +13,17 @@ import torch
 from PIL import Image
 from .core import autocast, chunked
 from .models import ImageTextModel, _feats, encode_pixels
-from .score import read_scoring_table, sync_device
+from .score import read_scoring_table, sync_device, PixelSplit
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'STAGES', 'profile_stages', 'stage_summary', 'Hardware', 'estimate_scaling', 'fit_run', 'check_estimate',
-           'memory_over_time', 'batch_sweep', 'plot_profile', 'profile_markdown', 'profile_report']
+           'memory_over_time', 'batch_sweep', 'with_dtype', 'compare_settings', 'plot_profile', 'profile_markdown',
+           'profile_report']
 
 # %% ../nbs/12_profile.ipynb #f8053c01
-STAGES = ('decode', 'preprocess', 'tokenize', 'image_tower', 'text_tower', 'similarity', 'write')
+STAGES = ('decode', 'preprocess', 'tokenize', 'to_device', 'image_tower', 'text_tower', 'similarity', 'write')
 
 def profile_stages(src, # a pair table with local images
                    model:ImageTextModel, # the model to profile
@@ -30,12 +31,15 @@ def profile_stages(src, # a pair table with local images
                    n_batches:int|None=None, # batches to time (default: all)
                    warmup:int=1, # batches run first and not timed
                    out_dir:str|Path|None=None, # where the timed write goes (default: a temporary folder)
+                   pixels_on_device:bool=True, # as `score_pairs`: uint8 from `preprocess`, rescaled and normalised on the device in `to_device`
                   )->pd.DataFrame:
     "Seconds per stage for each batch of `src`, stages run one after another; one row per timed batch."
     import tempfile
     raw, files, texts = read_scoring_table(src)
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
     tok, ip = model.processor.tokenizer, model.processor.image_processor
+    split = PixelSplit(ip) if pixels_on_device else None
+    if split is not None and not split.ok: split = None
     idx = list(chunked(list(range(len(files))), batch_size))
     n_batches = len(idx) - warmup if n_batches is None else min(n_batches, len(idx) - warmup)
     if n_batches < 1: raise ValueError(f"{len(files)} pairs make {len(idx)} batches of {batch_size}: need more than warmup={warmup}")
@@ -48,8 +52,10 @@ def profile_stages(src, # a pair table with local images
         for i in ii:
             with Image.open(files[i]) as im: ims.append(im.convert('RGB'))
         t0 = tick('decode', t0)
-        pv = ip(ims, return_tensors='pt')['pixel_values']
+        pv = torch.stack([split.cpu(im) for im in ims]) if split else ip(ims, return_tensors='pt')['pixel_values']
         t0 = tick('preprocess', t0)
+        pv = split.finish(pv, model.device) if split else pv.to(model.device)
+        t0 = tick('to_device', t0)
         enc = tok([texts[i] for i in ii], padding='max_length' if model.is_siglip else True, truncation=True,
                   max_length=model.max_text_len, return_tensors='pt')
         enc = {k: v for k, v in enc.items() if k in ('input_ids', 'attention_mask') and not (model.is_siglip and k == 'attention_mask')}
@@ -135,6 +141,9 @@ def check_estimate(src, # a pair table with at least `factor * n` rows of local 
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
     src = Path(src); df = pd.read_csv(src)
     if len(df) < factor * n: raise ValueError(f"{src} has {len(df)} rows; the check needs {factor * n}")
+    df.head(batch_size).to_csv(src.with_name('.check_warmup.csv'), index=False)  # CUDA loads kernels lazily: not part of either run
+    score_pairs(src.with_name('.check_warmup.csv'), model, out/'warmup.csv', batch_size=batch_size, num_workers=0, progress=False, overwrite=True)
+    src.with_name('.check_warmup.csv').unlink()
     runs = {}
     for k in (1, factor):
         t = src.with_name(f'.check_{k * n}.csv'); df.head(k * n).to_csv(t, index=False)
@@ -177,6 +186,49 @@ def batch_sweep(src, model:ImageTextModel, batch_sizes:tuple=(1, 4, 16, 64), num
     df['knee'] = df.batch_size == df.batch_size[r >= 0.9 * r.max()].min()
     return df
 
+# %% ../nbs/12_profile.ipynb #eaa10b3c
+def with_dtype(m:ImageTextModel, dtype:str|None)->ImageTextModel:
+    "The same model (weights shared) with autocast dtype `dtype`: 'fp32', 'fp16' or 'bf16'."
+    import copy
+    from clipnb.core import get_dtype
+    c = copy.copy(m); c.dtype = get_dtype(dtype, m.device); return c
+
+def compare_settings(src, # a pair table with local images
+                     model:ImageTextModel, # the model (its dtype is the base dtype unless `base` names one)
+                     vary:dict, # {setting: values}: 'batch_size', 'num_workers', 'dtype', 'pixels_on_device'
+                     base:dict|None=None, # the other settings (default: batch 32, 2 workers, the model's dtype, pixels on the device)
+                     out_dir:str|Path|None=None, # scratch folder
+                    )->pd.DataFrame:
+    "Score `src` once per value of each setting in `vary`, the others at `base`; pairs/s, memory and the steady speed-up over the group's base."
+    import tempfile
+    from clipnb.score import score_pairs
+    out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
+    base = dict(dict(batch_size=32, num_workers=2, dtype=str(model.dtype).replace('torch.', '').replace('float', 'fp').replace('bfp16', 'bf16'),
+                     pixels_on_device=True), **(base or {}))
+    bad = [k for k in list(vary) + list(base) if k not in ('batch_size', 'num_workers', 'dtype', 'pixels_on_device')]
+    if bad: raise ValueError(f"unknown settings {bad}: choose from batch_size, num_workers, dtype, pixels_on_device")
+    src = Path(src); rows = []
+    warm = src.with_name('.compare_warmup.csv'); pd.read_csv(src).head(base['batch_size']).to_csv(warm, index=False)
+    for dt in {base['dtype'], *vary.get('dtype', ())}:  # load each dtype's kernels before timing
+        score_pairs(warm, with_dtype(model, dt), out/'warm.csv', batch_size=base['batch_size'], num_workers=0, progress=False, overwrite=True)
+    warm.unlink()
+    for name, values in vary.items():
+        for v in values:
+            s = dict(base, **{name: v}); m = with_dtype(model, s['dtype'])
+            if m.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(m.device)
+            t0 = time.perf_counter()
+            st, mem = memory_over_time(score_pairs, src, m, out/'run.csv', batch_size=s['batch_size'], num_workers=s['num_workers'],
+                                       pixels_on_device=s['pixels_on_device'], progress=False, overwrite=True)
+            dt = time.perf_counter() - t0
+            rows.append(dict(setting=name, value=v, base=v == base[name], pairs=st['rows'], seconds=dt, pairs_per_s=st['rows'] / dt,
+                             steady_pairs_per_s=fit_run(st)['pairs_per_s'], peak_rss_mib=mem.mib.max(),
+                             cuda_max_allocated_mib=torch.cuda.max_memory_allocated(m.device) / 2**20 if m.device.type == 'cuda' else np.nan))
+    df = pd.DataFrame(rows)
+    ref = df[df.base].groupby('setting').steady_pairs_per_s.first()
+    df['speedup'] = df.steady_pairs_per_s / df.setting.map(ref)
+    df.attrs['base'] = base
+    return df
+
 # %% ../nbs/12_profile.ipynb #279b0c79
 def plot_profile(summary:pd.DataFrame, mem:pd.DataFrame, sweep:pd.DataFrame, out_dir:Path)->dict:
     "Write stage_breakdown.png, memory_over_time.png and batch_sweep.png; returns their paths."
@@ -197,9 +249,9 @@ def plot_profile(summary:pd.DataFrame, mem:pd.DataFrame, sweep:pd.DataFrame, out
 def profile_markdown(summary:pd.DataFrame, mem:pd.DataFrame, batch_size:int, est:dict, device:str)->str:
     "Seed 001's table: time per pair for preprocessing and for the model, total, memory per pair, peak RAM; and the estimate."
     ms = summary.ms_per_pair
-    pre, mod = ms[['decode', 'preprocess', 'tokenize']].sum(), ms[['image_tower', 'text_tower', 'similarity']].sum()
+    pre, mod = ms[['decode', 'preprocess', 'tokenize']].sum(), ms[['to_device', 'image_tower', 'text_tower', 'similarity']].sum()
     grow = max(mem.mib.max() - mem.mib.iloc[0], 0.)
-    rows = [('preprocessing (decode, preprocess, tokenize)', f'{pre:.2f} ms'), ('model (image + text towers, similarity)', f'{mod:.2f} ms'),
+    rows = [('preprocessing (decode, preprocess, tokenize)', f'{pre:.2f} ms'), ('model (to the device and normalise, image + text towers, similarity)', f'{mod:.2f} ms'),
             ('writing results', f"{ms['write']:.3f} ms"), ('total, stages one after another', f'{ms.sum():.2f} ms'),
             ('memory per pair ((peak − starting RSS) / batch size)', f'{1024 * grow / batch_size:.0f} KiB'), ('peak RAM (RSS of the scoring process)', f'{mem.mib.max():.0f} MiB'),
             (f"estimate for {est['n_pairs']:,.0f} pairs", f"{est['hours']:,.1f} h ({est['days']:.1f} days); bottleneck: {est['bottleneck']}")]
@@ -218,7 +270,7 @@ def profile_report(src, model:ImageTextModel, out_dir:str|Path, batch_size:int=6
     fit = fit_run(st)
     hw = hw or Hardware(decode_cores_per_machine=max(num_workers, 1))
     pre = summ.seconds[['decode', 'preprocess']].sum() / prof.pairs.sum()
-    model_rate = prof.pairs.sum() / summ.seconds[['tokenize', 'image_tower', 'text_tower', 'similarity']].sum()
+    model_rate = prof.pairs.sum() / summ.seconds[['tokenize', 'to_device', 'image_tower', 'text_tower', 'similarity']].sum()
     est = estimate_scaling(n_estimate, model_rate, 1 / pre, overhead_s=fit['overhead_s'], hw=hw)
     res = dict(device=str(model.device), dtype=str(model.dtype), pairs=int(prof.pairs.sum()), batch_size=batch_size,
                stages=summ.round(6).to_dict(orient='index'), run=dict(st, steady_pairs_per_s=fit['pairs_per_s'], overhead_s=fit['overhead_s']),

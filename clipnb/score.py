@@ -22,10 +22,10 @@ from .models import ImageTextModel, SCORES, _feats, _encode_text_batch, encode_p
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'Plan', 'plan_rows', 'image_error', 'ImageFiles', 'collate_images', 'default_scores', 'check_scores',
-           'pair_scores', 'part_path', 'shard_bounds', 'read_scoring_table', 'score_shard', 'merge_parts',
-           'score_pairs', 'assert_same_results', 'init_distributed', 'rank_device', 'score_job', 'score_distributed',
-           'make_vit_b32', 'bench_images', 'sync_device', 'bench_scoring']
+__all__ = ['logger', 'Plan', 'plan_rows', 'image_error', 'PixelSplit', 'ImageFiles', 'collate_images', 'default_scores',
+           'check_scores', 'pair_scores', 'part_path', 'shard_bounds', 'read_scoring_table', 'score_shard',
+           'merge_parts', 'score_pairs', 'assert_same_results', 'init_distributed', 'rank_device', 'score_job',
+           'score_distributed', 'make_vit_b32', 'bench_images', 'sync_device', 'bench_scoring']
 
 # %% ../nbs/10_score.ipynb #c12f58ef
 @dataclass
@@ -60,16 +60,45 @@ def image_error(path:str, e:Exception|None=None)->str:
     if isinstance(e, Image.DecompressionBombError): return f'too_many_pixels: {path}: {e}'
     return f'bad_image: {path}: {type(e).__name__}: {e}'[:300]
 
+class PixelSplit:
+    "An image processor in two halves: resize and crop to uint8 on the CPU (`cpu`), then rescale and normalise on the device (`finish`)."
+    def __init__(self, image_processor):
+        ip = self.processor = image_processor
+        self.scale = float(ip.rescale_factor) if getattr(ip, 'do_rescale', False) else 1.
+        norm = getattr(ip, 'do_normalize', False)
+        self.mean = torch.as_tensor(ip.image_mean if norm else 0., dtype=torch.float32).reshape(-1, 1, 1)
+        self.std = torch.as_tensor(ip.image_std if norm else 1., dtype=torch.float32).reshape(-1, 1, 1)
+        self.ok, self.why = self._check()
+
+    def cpu(self, im:Image.Image)->torch.Tensor:
+        "uint8 (C, H, W): the processor's resize and crop."
+        return self.processor(im, do_rescale=False, do_normalize=False, return_tensors='pt')['pixel_values'][0]
+
+    def finish(self, x:torch.Tensor, device=None)->torch.Tensor:
+        "float32 pixel values from a uint8 batch (N, C, H, W), computed on `device` (default: where `x` is)."
+        x = x.to(device or x.device, non_blocking=True).float()
+        return (x * self.scale - self.mean.to(x.device)) / self.std.to(x.device)
+
+    def _check(self)->tuple:
+        im = Image.fromarray(np.random.default_rng(0).integers(0, 256, (61, 97, 3), dtype=np.uint8))
+        try: u, ref = self.cpu(im), self.processor(im, return_tensors='pt')['pixel_values'][0]
+        except Exception as e: return False, f'{type(e).__name__}: {e}'
+        if u.dtype != torch.uint8: return False, f'the CPU half gives {u.dtype}, not uint8'
+        if u.shape != ref.shape: return False, f'the CPU half gives shape {tuple(u.shape)}, the processor {tuple(ref.shape)}'
+        d = (self.finish(u[None])[0] - ref).abs().max().item()
+        return d <= 1e-5, f'the halves differ from the processor by up to {d:.2g}'
+
 class ImageFiles(Dataset):
-    "Distinct image files, opened and preprocessed (in `DataLoader` workers)."
-    def __init__(self, files:list, image_processor): self.files, self.proc = files, image_processor
+    "Distinct image files, opened and prepared by `prep` (an image processor or a `PixelSplit`) in `DataLoader` workers."
+    def __init__(self, files:list, prep): self.files, self.prep = files, prep
     def __len__(self): return len(self.files)
     def __getitem__(self, i):
         f = self.files[i]
         if not f or f.startswith(('http://', 'https://')): return i, None, image_error(f)
         try:
             with Image.open(f) as im: im = im.convert('RGB')
-            return i, self.proc(im, return_tensors='pt')['pixel_values'][0], ''
+            if isinstance(self.prep, PixelSplit): return i, self.prep.cpu(im), ''
+            return i, self.prep(im, return_tensors='pt')['pixel_values'][0], ''
         except Exception as e: return i, None, image_error(f, e)
 
 def collate_images(items:list)->tuple:
@@ -145,7 +174,8 @@ def _resume_state(part:Path)->tuple:
 
 # %% ../nbs/10_score.ipynb #5ae94dbc
 def score_shard(m:ImageTextModel, raw:pd.DataFrame, files:list, texts:list, part:Path,
-                kinds:tuple, batch_size:int=64, num_workers:int=2, progress:bool=True, desc:str='scoring')->dict:
+                kinds:tuple, batch_size:int=64, num_workers:int=2, progress:bool=True, desc:str='scoring',
+                pixels_on_device:bool=True)->dict:
     "Score rows of one shard into `part`, resuming after its last complete row; returns counts and timings."
     n = len(raw)
     done, nbytes = _resume_state(part)
@@ -153,9 +183,11 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, files:list, texts:list, part
     raw, n_todo = raw.iloc[done:], n - done
     img_emb, txt_emb, img_err = {}, {}, {}
     pin = m.device.type == 'cuda'
-    dl = DataLoader(ImageFiles(plan.images, m.processor.image_processor), batch_size=batch_size, num_workers=num_workers,
+    split = PixelSplit(m.processor.image_processor) if pixels_on_device else None
+    if split is not None and not split.ok: logger.info("pixels are normalised in the workers: %s", split.why); split = None
+    dl = DataLoader(ImageFiles(plan.images, split or m.processor.image_processor), batch_size=batch_size, num_workers=num_workers,
                     collate_fn=collate_images, pin_memory=pin, persistent_workers=False,
-                    prefetch_factor=2 if num_workers else None)  # batches in flight: workers × 2 (float32 pixels are 0.6 MB an image at 224 px)
+                    prefetch_factor=2 if num_workers else None)  # batches in flight: workers × 2 (uint8: 0.15 MB an image at 224 px)
     t, t_start, first_write = dict(images=0, texts=0, write=0., model=0.), time.perf_counter(), None
     pos, n_img, max_cached = 0, len(plan.images), 0
     bar = tqdm(total=n, initial=done, unit='pair', desc=desc, disable=not progress)
@@ -167,7 +199,7 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, files:list, texts:list, part
                 idx, pv, errs = next(batches)
                 t0 = time.perf_counter()
                 if pv is not None:
-                    e = encode_pixels(m, pv)
+                    e = encode_pixels(m, split.finish(pv, m.device) if split else pv)
                     for j, i in enumerate(i for i in idx if i not in errs): img_emb[i] = e[j]
                     max_cached = max(max_cached, len(img_emb))
                 t['model'] += time.perf_counter() - t0
@@ -199,7 +231,7 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, files:list, texts:list, part
             bar.update(end - pos); pos = end
     bar.close()
     return dict(rows=n, resumed_from=done, distinct_images=n_img, distinct_texts=len(plan.texts), encoded_images=t['images'],
-                encoded_texts=t['texts'], max_cached_images=max_cached, model_s=round(t['model'], 3), write_s=round(t['write'], 3),
+                encoded_texts=t['texts'], max_cached_images=max_cached, pixels_on_device=split is not None, model_s=round(t['model'], 3), write_s=round(t['write'], 3),
                 first_write_s=round(first_write[0], 4) if first_write else None, first_write_rows=first_write[1] if first_write else 0)
 
 # %% ../nbs/10_score.ipynb #79f2763b
@@ -244,6 +276,7 @@ def score_pairs(src, # a pair table file (.csv/.tsv/.jsonl/.parquet) or a `PairT
                 world_size:int|None=None, # number of shards (default: from torch.distributed, $WORLD_SIZE, or 1)
                 overwrite:bool=False, # start again instead of resuming
                 progress:bool=True, # show a progress bar
+                pixels_on_device:bool=True, # workers send uint8; rescale and normalise on the model's device (see `PixelSplit`)
                )->dict:
     "Score every pair of `src` with `model` into `results_file`: streaming, resumable, sharded exactly once; returns run stats."
     t0 = time.perf_counter()
@@ -262,7 +295,7 @@ def score_pairs(src, # a pair table file (.csv/.tsv/.jsonl/.parquet) or a `PairT
     lo, hi = shard_bounds(n, rank, world_size)
     setup_s = time.perf_counter() - t0
     st = score_shard(model, raw.iloc[lo:hi], files[lo:hi], texts[lo:hi], part, kinds, batch_size, num_workers, progress,
-                     desc='scoring' + (f' rank {rank}/{world_size}' if world_size > 1 else ''))
+                     desc='scoring' + (f' rank {rank}/{world_size}' if world_size > 1 else ''), pixels_on_device=pixels_on_device)
     st.update(rank=rank, world_size=world_size, start=lo, end=hi, setup_s=round(setup_s, 4), seconds=round(time.perf_counter() - t0, 3))
     part.with_suffix('.done').write_text(json.dumps(st))
     if world_size > 1 and dist.is_available() and dist.is_initialized(): dist.barrier()
@@ -361,15 +394,23 @@ def make_vit_b32(device:str|None=None, dtype:str|None=None, seed:int=0)->ImageTe
     torch.manual_seed(seed)
     return ImageTextModel(CLIPModel(cfg), CLIPProcessor(image_processor=CLIPImageProcessorPil(), tokenizer=tok), device, dtype, name='CLIPModel(CLIPConfig())')
 
-def bench_images(out_dir:str|Path, n:int=256, size:tuple=(320, 240), seed:int=0)->Path:
-    "Write `n` distinct JPEGs and a `image_path,caption` CSV with distinct captions of 5-15 words; returns the CSV."
+def bench_images(out_dir:str|Path, # where img/ and pairs.csv go
+                 n:int=256, # pairs, each with its own image file and caption
+                 size:tuple=(320, 240), # image width, height
+                 seed:int=0,
+                 n_distinct:int|None=None, # generate this many images and hard-link the other files to them (default: n)
+                )->Path:
+    "Write `n` JPEG files and a `image_path,caption` CSV with distinct captions of 5-15 words; returns the CSV."
     rng, out = np.random.default_rng(seed), Path(out_dir)
     (out/'img').mkdir(parents=True, exist_ok=True)
     words = 'a an the red green blue small large dog cat car tree house person on in with near under beside photo of'.split()
-    rows = []
+    rows, k = [], min(n_distinct or n, n)
     for i in range(n):
-        base = rng.integers(0, 255, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
-        Image.fromarray(base).resize(size, Image.BICUBIC).save(out/'img'/f'{i}.jpg', quality=90)
+        f = out/'img'/f'{i}.jpg'
+        if i < k:
+            base = rng.integers(0, 255, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+            Image.fromarray(base).resize(size, Image.BICUBIC).save(f, quality=90)
+        elif not f.exists(): os.link(out/'img'/f'{i % k}.jpg', f)  # another path: scored as another image
         rows.append((f'img/{i}.jpg', ' '.join(rng.choice(words, rng.integers(5, 16))) + f' {i}'))
     pd.DataFrame(rows, columns=['image_path', 'caption']).to_csv(out/'pairs.csv', index=False)
     return out/'pairs.csv'

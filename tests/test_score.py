@@ -53,6 +53,15 @@ def test_shards_by_flag_are_exactly_once(table, single, model, tmp_path, n, worl
     assert_same_results(out, pd.read_csv(single, dtype=str, keep_default_na=False).head(n))
     assert not list(tmp_path.glob('r.csv.part-*'))
 
+@pytest.mark.parametrize('workers', [0, 2])
+def test_pixels_normalised_in_workers_or_after_give_the_same_scores(table, single, model, tmp_path, workers):
+    "uint8 from the workers (PixelSplit, the default) and float32 from the workers score alike, broken images included."
+    a = score_pairs(table, model, tmp_path/'a.csv', batch_size=16, num_workers=workers, progress=False)
+    b = score_pairs(table, model, tmp_path/'b.csv', batch_size=16, num_workers=workers, progress=False, pixels_on_device=False)
+    assert a['pixels_on_device'] and not b['pixels_on_device']
+    assert_same_results(tmp_path/'a.csv', tmp_path/'b.csv')
+    assert_same_results(tmp_path/'a.csv', single)
+
 def _score_cmd(*args): return [bin_path('clipnb_score'), '--model_name', MODEL, '--device', 'cpu', '--num_workers', '0', *map(str, args)]
 
 def test_spawned_gloo_ranks_equal_single(table, single, tmp_path):
