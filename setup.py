@@ -32,7 +32,7 @@ setuptools.setup(
         'Natural Language :: ' + cfg['language'].title(),
     ] + ['Programming Language :: Python :: '+o for o in py_versions[py_versions.index(min_python):]],
     url = cfg['git_url'],
-    packages = setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path']+'.*']),
+    packages = setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path']+'.*']) + [cfg['lib_path'] + '.assets'],  # assets: data only (the shipped shapes model)
     package_data = package_data,
     include_package_data = True,
     install_requires = requirements,
