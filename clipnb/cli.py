@@ -156,23 +156,32 @@ def profile_cli(csv_path:str=None, # a pair table with local images (default: 25
                 devices_per_machine:int=1, # GPUs (or CPU scoring processes) per machine
                 decode_cores:int=None, # decoding cores per machine (default: num_workers)
                 price_per_hour:float=0., # price of one machine-hour
+                compare:store_true=False, # also measure batch size, dtype, workers and normalising on the device one at a time
                 log_level:str='WARNING', # DEBUG, INFO, WARNING or ERROR
                )->int:
     "Profile scoring: time per stage and per pair, memory, a batch-size sweep, and the time and cost of n_pairs."
     import tempfile
     from clipnb.models import load_model
     from clipnb.score import make_vit_b32, bench_images
-    from clipnb.profile import profile_report, Hardware
+    from clipnb.profile import profile_report, Hardware, compare_settings, compare_markdown, default_vary
     setup_logging(log_level)
     try:
         src = csv_path or bench_images(tempfile.mkdtemp(), 256)
         m = load_model(model_name, device, dtype) if model_name else make_vit_b32(device, dtype)
         hw = Hardware(machines, devices_per_machine, decode_cores or max(num_workers, 1), price_per_hour=price_per_hour)
-        r = profile_report(src, m, output_dir, batch_size, tuple(int(b) for b in batch_sizes.split(',')), num_workers, n_pairs, hw)
+        bss = tuple(int(b) for b in batch_sizes.split(','))
+        r = profile_report(src, m, output_dir, batch_size, bss, num_workers, n_pairs, hw)
+        if compare:
+            cmp = compare_settings(src, m, default_vary(m, bss, num_workers), dict(batch_size=batch_size, num_workers=num_workers), Path(output_dir)/'tmp')
+            cmp.to_csv(Path(output_dir)/'compare.csv', index=False)
+            (Path(output_dir)/'compare.md').write_text(f"One setting at a time from {cmp.attrs['base']}:\n\n" + compare_markdown(cmp))
+            import shutil; shutil.rmtree(Path(output_dir)/'tmp', ignore_errors=True)
     except (TableError, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
     print(r['markdown'].read_text())
-    print(f"written: {r['json']}, {r['markdown']}, {r['stage_breakdown'].name}, {r['memory_over_time'].name}, {r['batch_sweep'].name}")
+    if compare: print((Path(output_dir)/'compare.md').read_text())
+    print(f"written: {r['json']}, {r['markdown']}, {r['stage_breakdown'].name}, {r['memory_over_time'].name}, {r['batch_sweep'].name}"
+          + (', compare.csv, compare.md' if compare else ''))
     return 0
 
 # %% ../nbs/09_cli.ipynb #830b339f

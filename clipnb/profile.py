@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'STAGES', 'profile_stages', 'stage_summary', 'Hardware', 'estimate_scaling', 'fit_run', 'check_estimate',
-           'memory_over_time', 'batch_sweep', 'with_dtype', 'compare_settings', 'plot_profile', 'profile_markdown',
-           'profile_report']
+           'memory_over_time', 'batch_sweep', 'with_dtype', 'compare_settings', 'default_vary', 'compare_markdown',
+           'plot_profile', 'profile_markdown', 'profile_report']
 
 # %% ../nbs/12_profile.ipynb #f8053c01
 STAGES = ('decode', 'preprocess', 'tokenize', 'to_device', 'image_tower', 'text_tower', 'similarity', 'write')
@@ -228,6 +228,19 @@ def compare_settings(src, # a pair table with local images
     df['speedup'] = df.steady_pairs_per_s / df.setting.map(ref)
     df.attrs['base'] = base
     return df
+
+# %% ../nbs/12_profile.ipynb #78df3b30
+def default_vary(model:ImageTextModel, batch_sizes:tuple=(1, 8, 32), num_workers:int=2)->dict:
+    "The settings `clipnb_profile --compare` tries: the batch sizes, the dtypes the device has, 0 to `num_workers` workers, both pixel paths."
+    dt = ('fp32', 'bf16', 'fp16') if model.device.type == 'cuda' else ('fp32', 'bf16')
+    return dict(batch_size=tuple(batch_sizes), dtype=dt, num_workers=tuple(sorted({0, num_workers // 2, num_workers})), pixels_on_device=(False, True))
+
+def compare_markdown(df:pd.DataFrame)->str:
+    "One row per setting: its values, steady pairs/s and speed-up over the base, the base value in bold."
+    f = lambda v, b: f'**{v}**' if b else f'{v}'
+    rows = [(s, ' / '.join(f(v, b) for v, b in zip(g.value, g.base)), ' / '.join(f'{x:,.2f}' for x in g.steady_pairs_per_s),
+             ' / '.join(f'{x:.2f}' for x in g.speedup)) for s, g in df.groupby('setting', sort=False)]
+    return ('| setting | values | steady pairs/s | vs base |\n|---|---|---|---|\n' + ''.join(f'| {a} | {b} | {c} | {d} |\n' for a, b, c, d in rows))
 
 # %% ../nbs/12_profile.ipynb #279b0c79
 def plot_profile(summary:pd.DataFrame, mem:pd.DataFrame, sweep:pd.DataFrame, out_dir:Path)->dict:

@@ -22,6 +22,21 @@ def test_profile_cli(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and 'absent.csv' in r.stderr
 
+def test_profile_cli_compare(tmp_path):
+    f = write_shapes(tmp_path/'s', n_images=48, seed=4)
+    r = subprocess.run([bin_path('clipnb_profile'), '--csv_path', str(f.urls_csv), '--model_name', str(shapes_model_path()), '--device', 'cpu',
+                        '--output_dir', str(tmp_path/'p'), '--batch_size', '8', '--batch_sizes', '4,8', '--num_workers', '2', '--compare'],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    import pandas as pd
+    c = pd.read_csv(tmp_path/'p'/'compare.csv')
+    assert c.groupby('setting', sort=False).value.apply(list).to_dict() == {
+        'batch_size': ['4', '8'], 'dtype': ['fp32', 'bf16'], 'num_workers': ['0', '1', '2'], 'pixels_on_device': ['False', 'True']}
+    assert (c.pairs == 48).all() and c.base.sum() == 4 and (c.steady_pairs_per_s > 0).all()
+    md = (tmp_path/'p'/'compare.md').read_text()
+    assert '| dtype | **fp32** / bf16 |' in md and md in r.stdout and 'compare.csv' in r.stdout
+    assert not (tmp_path/'p'/'tmp').exists()
+
 def test_estimate_is_linear_in_pairs_and_machines():
     a = estimate_scaling(1e6, 100, 50, overhead_s=10, hw=Hardware(decode_cores_per_machine=4))
     b = estimate_scaling(2e6, 100, 50, overhead_s=10, hw=Hardware(decode_cores_per_machine=4))
