@@ -166,22 +166,23 @@ def memory_over_time(fn, *args, interval:float=0.05, include_children:bool=False
     return ret, t[['seconds', 'mib']]
 
 # %% ../nbs/12_profile.ipynb #9cbbd22e
+def _measured_run(src, m:ImageTextModel, out:Path, **kw)->dict:
+    "One `score_pairs` run into `out`: pairs, seconds, pairs/s, steady pairs/s, peak RSS and (CUDA) peak allocated memory."
+    from clipnb.score import score_pairs
+    if m.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(m.device)
+    t0 = time.perf_counter()
+    st, mem = memory_over_time(score_pairs, src, m, out, progress=False, overwrite=True, **kw)
+    dt = time.perf_counter() - t0
+    return dict(pairs=st['rows'], seconds=dt, pairs_per_s=st['rows'] / dt,
+                steady_pairs_per_s=fit_run(st)['pairs_per_s'] if st['rows'] > st['first_write_rows'] else np.nan, peak_rss_mib=mem.mib.max(),
+                cuda_max_allocated_mib=torch.cuda.max_memory_allocated(m.device) / 2**20 if m.device.type == 'cuda' else np.nan)
+
 def batch_sweep(src, model:ImageTextModel, batch_sizes:tuple=(1, 4, 16, 64), num_workers:int=2, out_dir:str|Path|None=None)->pd.DataFrame:
     "Pairs/s, peak RSS and (CUDA) peak allocated memory of `score_pairs` on `src` at each batch size; `knee` marks the knee."
     import tempfile
-    from clipnb.score import score_pairs
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for bs in batch_sizes:
-        if model.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(model.device)
-        t0 = time.perf_counter()
-        st, mem = memory_over_time(score_pairs, src, model, out/f'sweep{bs}.csv', batch_size=bs, num_workers=num_workers,
-                                   progress=False, overwrite=True)
-        dt = time.perf_counter() - t0
-        rows.append(dict(batch_size=bs, pairs=st['rows'], seconds=dt, pairs_per_s=st['rows'] / dt,
-                         steady_pairs_per_s=fit_run(st)['pairs_per_s'] if st['rows'] > st['first_write_rows'] else np.nan, peak_rss_mib=mem.mib.max(),
-                         cuda_max_allocated_mib=torch.cuda.max_memory_allocated(model.device) / 2**20 if model.device.type == 'cuda' else np.nan))
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame([dict(batch_size=bs, **_measured_run(src, model, out/f'sweep{bs}.csv', batch_size=bs, num_workers=num_workers))
+                       for bs in batch_sizes])
     r = df.steady_pairs_per_s.fillna(df.pairs_per_s)
     df['knee'] = df.batch_size == df.batch_size[r >= 0.9 * r.max()].min()
     return df
@@ -214,15 +215,10 @@ def compare_settings(src, # a pair table with local images
     warm.unlink()
     for name, values in vary.items():
         for v in values:
-            s = dict(base, **{name: v}); m = with_dtype(model, s['dtype'])
-            if m.device.type == 'cuda': torch.cuda.reset_peak_memory_stats(m.device)
-            t0 = time.perf_counter()
-            st, mem = memory_over_time(score_pairs, src, m, out/'run.csv', batch_size=s['batch_size'], num_workers=s['num_workers'],
-                                       pixels_on_device=s['pixels_on_device'], progress=False, overwrite=True)
-            dt = time.perf_counter() - t0
-            rows.append(dict(setting=name, value=v, base=v == base[name], pairs=st['rows'], seconds=dt, pairs_per_s=st['rows'] / dt,
-                             steady_pairs_per_s=fit_run(st)['pairs_per_s'], peak_rss_mib=mem.mib.max(),
-                             cuda_max_allocated_mib=torch.cuda.max_memory_allocated(m.device) / 2**20 if m.device.type == 'cuda' else np.nan))
+            s = dict(base, **{name: v})
+            rows.append(dict(setting=name, value=v, base=v == base[name],
+                             **_measured_run(src, with_dtype(model, s['dtype']), out/'run.csv', batch_size=s['batch_size'],
+                                             num_workers=s['num_workers'], pixels_on_device=s['pixels_on_device'])))
     df = pd.DataFrame(rows)
     ref = df[df.base].groupby('setting').steady_pairs_per_s.first()
     df['speedup'] = df.steady_pairs_per_s / df.setting.map(ref)
