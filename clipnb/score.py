@@ -68,7 +68,10 @@ class PixelSplit:
         norm = getattr(ip, 'do_normalize', False)
         self.mean = torch.as_tensor(ip.image_mean if norm else 0., dtype=torch.float32).reshape(-1, 1, 1)
         self.std = torch.as_tensor(ip.image_std if norm else 1., dtype=torch.float32).reshape(-1, 1, 1)
+        self._on = {}  # mean and std on each device used
         self.ok, self.why = self._check()
+
+    def __getstate__(self): return dict(self.__dict__, _on={})  # workers get no device tensors
 
     def cpu(self, im:Image.Image)->torch.Tensor:
         "uint8 (C, H, W): the processor's resize and crop."
@@ -77,7 +80,9 @@ class PixelSplit:
     def finish(self, x:torch.Tensor, device=None)->torch.Tensor:
         "float32 pixel values from a uint8 batch (N, C, H, W), computed on `device` (default: where `x` is)."
         x = x.to(device or x.device, non_blocking=True).float()
-        return (x * self.scale - self.mean.to(x.device)) / self.std.to(x.device)
+        if x.device not in self._on: self._on[x.device] = (self.mean.to(x.device), self.std.to(x.device))
+        mean, std = self._on[x.device]
+        return (x * self.scale - mean) / std
 
     def _check(self)->tuple:
         im = Image.fromarray(np.random.default_rng(0).integers(0, 256, (61, 97, 3), dtype=np.uint8))
