@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from .core import autocast, chunked
 from .models import ImageTextModel, _feats, encode_pixels
+from .data import PairTable, read_table, normalise_pairs
 from .score import read_scoring_table, sync_device, PixelSplit
 
 logger = logging.getLogger(__name__)
@@ -119,6 +120,12 @@ def estimate_scaling(n_pairs:float=100e6, # pairs to score
                 cost=hours * hw.machines * hw.price_per_hour, hardware=asdict(hw))
 
 # %% ../nbs/12_profile.ipynb #d3cfd0c1
+def _table(src)->PairTable:
+    "`src` (a pair table file or a `PairTable`) as a `PairTable` whose relative image paths resolve as the file's do."
+    if isinstance(src, PairTable): return src
+    src = Path(src)
+    return PairTable(normalise_pairs(read_table(src), src.name), src.name, src.parent)
+
 def fit_run(st:dict)->dict:
     "Fit one `score_pairs` run as `seconds = overhead + rows / rate`: the rate from the rows after the first batch, the overhead the rest."
     first = st['setup_s'] + (st['first_write_s'] or 0.)
@@ -127,7 +134,7 @@ def fit_run(st:dict)->dict:
     rate = rest / max(st['seconds'] - first, 1e-9)
     return dict(overhead_s=max(st['seconds'] - st['rows'] / rate, 0.), pairs_per_s=rate)
 
-def check_estimate(src, # a pair table with at least `factor * n` rows of local images
+def check_estimate(src, # a pair table (file or `PairTable`) with at least `factor * n` rows of local images
                    model:ImageTextModel, # the model to score with
                    n:int=64, # rows of the small run
                    factor:int=4, # the large run has `factor * n` rows
@@ -139,16 +146,13 @@ def check_estimate(src, # a pair table with at least `factor * n` rows of local 
     import tempfile
     from clipnb.score import score_pairs
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
-    src = Path(src); df = pd.read_csv(src)
-    if len(df) < factor * n: raise ValueError(f"{src} has {len(df)} rows; the check needs {factor * n}")
-    df.head(batch_size).to_csv(src.with_name('.check_warmup.csv'), index=False)  # CUDA loads kernels lazily: not part of either run
-    score_pairs(src.with_name('.check_warmup.csv'), model, out/'warmup.csv', batch_size=batch_size, num_workers=0, progress=False, overwrite=True)
-    src.with_name('.check_warmup.csv').unlink()
+    pt = _table(src)
+    if len(pt.df) < factor * n: raise ValueError(f"{src} has {len(pt.df)} rows; the check needs {factor * n}")
+    head = lambda k: PairTable(pt.df.head(k), pt.source, pt.base_dir)
+    score_pairs(head(batch_size), model, out/'warmup.csv', batch_size=batch_size, num_workers=0, progress=False, overwrite=True)  # CUDA loads kernels lazily
     runs = {}
     for k in (1, factor):
-        t = src.with_name(f'.check_{k * n}.csv'); df.head(k * n).to_csv(t, index=False)
-        runs[k] = score_pairs(t, model, out/f'r{k * n}.csv', batch_size=batch_size, num_workers=num_workers, progress=False, overwrite=True)
-        t.unlink()
+        runs[k] = score_pairs(head(k * n), model, out/f'r{k * n}.csv', batch_size=batch_size, num_workers=num_workers, progress=False, overwrite=True)
         if k == 1:
             fit = fit_run(runs[1])
             pred = estimate_scaling(factor * n, fit['pairs_per_s'], overhead_s=fit['overhead_s'])['seconds']
@@ -204,20 +208,19 @@ def compare_settings(src, # a pair table with local images
     import tempfile
     from clipnb.score import score_pairs
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
-    base = dict(dict(batch_size=32, num_workers=2, dtype=str(model.dtype).replace('torch.', '').replace('float', 'fp').replace('bfp16', 'bf16'),
-                     pixels_on_device=True), **(base or {}))
+    name = {torch.float32: 'fp32', torch.float16: 'fp16', torch.bfloat16: 'bf16'}[model.dtype]
+    base = dict(dict(batch_size=32, num_workers=2, dtype=name, pixels_on_device=True), **(base or {}))
     bad = [k for k in list(vary) + list(base) if k not in ('batch_size', 'num_workers', 'dtype', 'pixels_on_device')]
     if bad: raise ValueError(f"unknown settings {bad}: choose from batch_size, num_workers, dtype, pixels_on_device")
-    src = Path(src); rows = []
-    warm = src.with_name('.compare_warmup.csv'); pd.read_csv(src).head(base['batch_size']).to_csv(warm, index=False)
+    pt, rows = _table(src), []
+    warm = PairTable(pt.df.head(base['batch_size']), pt.source, pt.base_dir)
     for dt in {base['dtype'], *vary.get('dtype', ())}:  # load each dtype's kernels before timing
         score_pairs(warm, with_dtype(model, dt), out/'warm.csv', batch_size=base['batch_size'], num_workers=0, progress=False, overwrite=True)
-    warm.unlink()
     for name, values in vary.items():
         for v in values:
             s = dict(base, **{name: v})
             rows.append(dict(setting=name, value=v, base=v == base[name],
-                             **_measured_run(src, with_dtype(model, s['dtype']), out/'run.csv', batch_size=s['batch_size'],
+                             **_measured_run(pt, with_dtype(model, s['dtype']), out/'run.csv', batch_size=s['batch_size'],
                                              num_workers=s['num_workers'], pixels_on_device=s['pixels_on_device'])))
     df = pd.DataFrame(rows)
     ref = df[df.base].groupby('setting').steady_pairs_per_s.first()
