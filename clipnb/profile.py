@@ -14,7 +14,7 @@ from PIL import Image
 from .core import autocast, chunked
 from .models import ImageTextModel, _feats, encode_pixels
 from .data import PairTable, read_table, normalise_pairs
-from .score import read_scoring_table, sync_device, PixelSplit
+from .score import read_scoring_table, sync_device, PixelSplit, image_error
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ def profile_stages(src, # a pair table with local images
     "Seconds per stage for each batch of `src`, stages run one after another; one row per timed batch."
     import tempfile
     raw, files, texts = read_scoring_table(src)
+    bad = next(((r, f) for r, f in enumerate(files) if not f or not Path(f).is_file()), None)
+    if bad: raise ValueError(f"{src}: row {bad[0]}: {image_error(bad[1])}; profiling needs every image as a local file (clipnb_download fetches them)")
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
     tok, ip = model.processor.tokenizer, model.processor.image_processor
     split = PixelSplit(ip) if pixels_on_device else None
