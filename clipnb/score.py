@@ -22,10 +22,10 @@ from .models import ImageTextModel, SCORES, _feats, _encode_text_batch, encode_p
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'Plan', 'plan_rows', 'image_error', 'PixelSplit', 'ImageFiles', 'collate_images', 'default_scores',
-           'check_scores', 'pair_scores', 'part_path', 'shard_bounds', 'read_scoring_table', 'score_shard',
-           'merge_parts', 'score_pairs', 'assert_same_results', 'init_distributed', 'rank_device', 'score_job',
-           'score_distributed', 'make_vit_b32', 'bench_images', 'sync_device', 'bench_scoring']
+__all__ = ['logger', 'EMBEDDED', 'Plan', 'plan_rows', 'image_error', 'PixelSplit', 'ImageFiles', 'collate_images',
+           'default_scores', 'check_scores', 'pair_scores', 'part_path', 'shard_bounds', 'read_scoring_table',
+           'score_shard', 'merge_parts', 'score_pairs', 'assert_same_results', 'init_distributed', 'rank_device',
+           'score_job', 'score_distributed', 'make_vit_b32', 'bench_images', 'sync_device', 'bench_scoring']
 
 # %% ../nbs/10_score.ipynb #c12f58ef
 @dataclass
@@ -52,9 +52,12 @@ def plan_rows(image_files:list, # image file per row ('' for none)
     return Plan(ic, tc, list(imgs), list(txts), first, _last_use(ic, len(imgs)), _last_use(tc, len(txts)))
 
 # %% ../nbs/10_score.ipynb #816d58eb
+EMBEDDED = 'embedded:' # key prefix of an image embedded in a dataset: 'embedded:<image_id>'
+
 def image_error(path:str, e:Exception|None=None)->str:
     "A short, stable `kind: message` for an image that could not be used."
     if not path: return 'no_image: the row has no image file'
+    if path.startswith(EMBEDDED): return f'bad_image: {path}: {type(e).__name__}: {e}'[:300] if e else f'no_image: {path} is empty'
     if path.startswith(('http://', 'https://')): return f'not_downloaded: {path} is remote; download the images first (clipnb_score does)'
     if isinstance(e, FileNotFoundError) or (e is None and not Path(path).exists()): return f'missing_image: {path} does not exist'
     if isinstance(e, Image.DecompressionBombError): return f'too_many_pixels: {path}: {e}'
@@ -94,14 +97,20 @@ class PixelSplit:
         return d <= 1e-5, f'the halves differ from the processor by up to {d:.2g}'
 
 class ImageFiles(Dataset):
-    "Distinct image files, opened and prepared by `prep` (an image processor or a `PixelSplit`) in `DataLoader` workers."
-    def __init__(self, files:list, prep): self.files, self.prep = files, prep
+    "Distinct image files (or `EMBEDDED` keys into `images`), opened and prepared by `prep` (an image processor or a `PixelSplit`) in `DataLoader` workers."
+    def __init__(self, files:list, prep, images=None): self.files, self.prep, self.images = files, prep, images
     def __len__(self): return len(self.files)
+    def _open(self, f:str)->Image.Image|None:
+        if f.startswith(EMBEDDED) and self.images is not None:
+            im = self.images[int(f[len(EMBEDDED):])]
+            return None if im is None else im.convert('RGB')
+        with Image.open(f) as im: return im.convert('RGB')
     def __getitem__(self, i):
         f = self.files[i]
-        if not f or f.startswith(('http://', 'https://')): return i, None, image_error(f)
+        if not f or f.startswith(('http://', 'https://')) or (f.startswith(EMBEDDED) and self.images is None): return i, None, image_error(f)
         try:
-            with Image.open(f) as im: im = im.convert('RGB')
+            im = self._open(f)
+            if im is None: return i, None, image_error(f)
             if isinstance(self.prep, PixelSplit): return i, self.prep.cpu(im), ''
             return i, self.prep(im, return_tensors='pt')['pixel_values'][0], ''
         except Exception as e: return i, None, image_error(f, e)
@@ -145,13 +154,13 @@ def _dist_info(rank, world_size)->tuple:
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
 def read_scoring_table(src, columns:dict|None=None, base_dir=None)->tuple:
-    "(the input table as it is, image file per row as str ('' if none), caption per row) from a file or a `PairTable`."
+    "(the input table as it is, image file per row as str ('' if none; `EMBEDDED` keys for images in a dataset), caption per row) from a file or a `PairTable`."
     if isinstance(src, PairTable): raw, pt = src.df, src
     else:
         src = Path(src); raw = read_table(src)
         pt = PairTable(normalise_pairs(raw.copy(), src.name, columns), src.name, base_dir if base_dir is not None else src.parent)
-    if pt.images is not None: raise ValueError(f"{pt.source}: images embedded in a dataset; save them as files and give an image_path column")
     base, df = pt.base_dir, pt.df
+    if pt.images is not None: return raw, [f'{EMBEDDED}{i}' for i in df.image_id], df.text.fillna('').astype(str).tolist()
     if 'image_path' in df:
         files = ['' if pd.isna(p) or not str(p).strip() else str(p) if Path(str(p)).is_absolute() or base is None else str(base/str(p))
                  for p in df.image_path]
@@ -180,7 +189,7 @@ def _resume_state(part:Path)->tuple:
 # %% ../nbs/10_score.ipynb #5ae94dbc
 def score_shard(m:ImageTextModel, raw:pd.DataFrame, files:list, texts:list, part:Path,
                 kinds:tuple, batch_size:int=64, num_workers:int=2, progress:bool=True, desc:str='scoring',
-                pixels_on_device:bool=True)->dict:
+                pixels_on_device:bool=True, images=None)->dict:
     "Score rows of one shard into `part`, resuming after its last complete row; returns counts and timings."
     n = len(raw)
     done, nbytes = _resume_state(part)
@@ -190,7 +199,7 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, files:list, texts:list, part
     pin = m.device.type == 'cuda'
     split = PixelSplit(m.processor.image_processor) if pixels_on_device else None
     if split is not None and not split.ok: logger.info("pixels are normalised in the workers: %s", split.why); split = None
-    dl = DataLoader(ImageFiles(plan.images, split or m.processor.image_processor), batch_size=batch_size, num_workers=num_workers,
+    dl = DataLoader(ImageFiles(plan.images, split or m.processor.image_processor, images), batch_size=batch_size, num_workers=num_workers,
                     collate_fn=collate_images, pin_memory=pin, persistent_workers=False,
                     prefetch_factor=2 if num_workers else None)  # batches in flight: workers × 2 (uint8: 0.15 MB an image at 224 px)
     t, t_start, first_write = dict(images=0, texts=0, write=0., model=0.), time.perf_counter(), None
@@ -270,7 +279,7 @@ def _wait_done(results:Path, world_size:int, timeout:float=24 * 3600.):
         time.sleep(0.2)
 
 # %% ../nbs/10_score.ipynb #0dcc6cbf
-def score_pairs(src, # a pair table file (.csv/.tsv/.jsonl/.parquet) or a `PairTable`
+def score_pairs(src, # a pair table file (.csv/.tsv/.jsonl/.parquet) or a `PairTable` (its images may be embedded, e.g. `load_hf_pairs`)
                 model:ImageTextModel, # from `load_model`
                 results_file:str|Path='outputs/similarity_results.csv', # where the scored table goes
                 scores:tuple|None=None, # per-pair scores (default: cosine + clipscore for CLIP, cosine + siglip_prob for SigLIP)
@@ -300,7 +309,8 @@ def score_pairs(src, # a pair table file (.csv/.tsv/.jsonl/.parquet) or a `PairT
     lo, hi = shard_bounds(n, rank, world_size)
     setup_s = time.perf_counter() - t0
     st = score_shard(model, raw.iloc[lo:hi], files[lo:hi], texts[lo:hi], part, kinds, batch_size, num_workers, progress,
-                     desc='scoring' + (f' rank {rank}/{world_size}' if world_size > 1 else ''), pixels_on_device=pixels_on_device)
+                     desc='scoring' + (f' rank {rank}/{world_size}' if world_size > 1 else ''), pixels_on_device=pixels_on_device,
+                     images=src.images if isinstance(src, PairTable) else None)
     st.update(rank=rank, world_size=world_size, start=lo, end=hi, setup_s=round(setup_s, 4), seconds=round(time.perf_counter() - t0, 3))
     part.with_suffix('.done').write_text(json.dumps(st))
     if world_size > 1 and dist.is_available() and dist.is_initialized(): dist.barrier()

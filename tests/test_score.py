@@ -62,6 +62,19 @@ def test_pixels_normalised_in_workers_or_after_give_the_same_scores(table, singl
     assert_same_results(tmp_path/'a.csv', tmp_path/'b.csv')
     assert_same_results(tmp_path/'a.csv', single)
 
+def test_embedded_dataset_images_shard_and_resume_like_files(tmp_path, model):
+    "A datasets-backed PairTable: two ranks by flag equal one process, and a rerun of a complete part is not redone."
+    from clipnb.data import load_hf_pairs
+    hf = load_hf_pairs(write_shapes(tmp_path/'s', n_images=30, seed=9).hf, split='train')
+    one = score_pairs(hf, model, tmp_path/'one.csv', batch_size=8, num_workers=2, progress=False)
+    assert one['rows'] == len(hf) and one['encoded_images'] == hf.n_images
+    for rank in (1, 0):
+        score_pairs(hf, model, tmp_path/'two.csv', batch_size=8, num_workers=0, progress=False, rank=rank, world_size=2)
+    assert_same_results(tmp_path/'two.csv', tmp_path/'one.csv')
+    res = pd.read_csv(tmp_path/'one.csv')
+    assert (res.status == 'ok').all() and res.image_id.tolist() == hf.df.image_id.tolist()
+    assert score_pairs(hf, model, tmp_path/'one.csv', progress=False).get('complete')
+
 def _score_cmd(*args): return [bin_path('clipnb_score'), '--model_name', MODEL, '--device', 'cpu', '--num_workers', '0', *map(str, args)]
 
 def test_spawned_gloo_ranks_equal_single(table, single, tmp_path):
