@@ -115,7 +115,8 @@ def encode_texts(self:ImageTextModel,
 
 # %% ../nbs/03_models.ipynb #44656e10
 def _as_rgb(x)->Image.Image:
-    if isinstance(x, Image.Image): return x.convert('RGB')
+    "RGB copy of an image: a path or file object is opened, anything else (a PIL image) converted."
+    if not isinstance(x, (str, os.PathLike)) and not hasattr(x, 'read'): return x.convert('RGB')
     with Image.open(x) as im: return im.convert('RGB')
 
 @torch.inference_mode()

@@ -12,9 +12,9 @@ import pandas as pd
 import torch
 from PIL import Image
 from .core import autocast, chunked
-from .models import ImageTextModel, _feats, encode_pixels
+from .models import ImageTextModel, _feats, encode_pixels, _as_rgb
 from .data import PairTable, read_table, normalise_pairs
-from .score import read_scoring_table, sync_device, PixelSplit, image_error
+from .score import read_scoring_table, sync_device, PixelSplit, image_error, resolve_image, EMBEDDED
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +37,9 @@ def profile_stages(src, # a pair table with local images
     "Seconds per stage for each batch of `src`, stages run one after another; one row per timed batch."
     import tempfile
     raw, files, texts = read_scoring_table(src)
-    bad = next(((r, f) for r, f in enumerate(files) if not f or not Path(f).is_file()), None)
-    if bad: raise ValueError(f"{src}: row {bad[0]}: {image_error(bad[1])}; profiling needs every image as a local file (clipnb_download fetches them)")
+    emb = src.images if isinstance(src, PairTable) else None  # images embedded in a dataset, read batch by batch
+    bad = next(((r, f) for r, f in enumerate(files) if not f or not (emb is not None and f.startswith(EMBEDDED) or Path(f).is_file())), None)
+    if bad: raise ValueError(f"{src}: row {bad[0]}: {image_error(bad[1])}; profiling needs every image as a local file or in the dataset (clipnb_download fetches them)")
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
     tok, ip = model.processor.tokenizer, model.processor.image_processor
     split = PixelSplit(ip) if pixels_on_device else None
@@ -51,9 +52,9 @@ def profile_stages(src, # a pair table with local images
         t = {}
         def tick(name, t0): sync_device(model); t[name] = time.perf_counter() - t0; return time.perf_counter()
         t0 = time.perf_counter()
-        ims = []
-        for i in ii:
-            with Image.open(files[i]) as im: ims.append(im.convert('RGB'))
+        ims = [resolve_image(files[i], emb) for i in ii]
+        if any(im is None for im in ims): r = ii[ims.index(None)]; raise ValueError(f"{src}: row {r}: {image_error(files[r])}")
+        ims = [_as_rgb(im) for im in ims]
         t0 = tick('decode', t0)
         pv = torch.stack([split.cpu(im) for im in ims]) if split else ip(ims, return_tensors='pt')['pixel_values']
         t0 = tick('preprocess', t0)

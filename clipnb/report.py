@@ -11,8 +11,9 @@ import pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
 from PIL import Image
-from .score import read_scoring_table
-from .data import map_columns
+from .score import read_scoring_table, resolve_image, row_images
+from .data import map_columns, PairTable
+from .models import _as_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,10 @@ def similarity_matrix(model, # an `ImageTextModel`
                      )->tuple:
     "(k × k cosine matrix of a sample of ok pairs, the sample's rows of `results`)."
     _, files, texts = read_scoring_table(src)
+    images = src.images if isinstance(src, PairTable) else None
     ok = np.flatnonzero(results.status.eq('ok').to_numpy())
     rows = np.sort(np.random.default_rng(seed).choice(ok, min(k, len(ok)), replace=False))
-    img, txt = model.encode_images([files[i] for i in rows]), model.encode_texts([texts[i] for i in rows])
+    img, txt = model.encode_images([resolve_image(files[i], images) for i in rows]), model.encode_texts([texts[i] for i in rows])
     return (img @ txt.T).numpy(), results.iloc[rows]
 
 def _short(s:str, n:int=40)->str: return s if len(s) <= n else s[:n - 1] + '…'
@@ -90,7 +92,8 @@ def plot_heatmap(sim:np.ndarray, sample:pd.DataFrame, text_col:str='caption', pa
     return fig
 
 # %% ../nbs/11_report.ipynb #682ba57b
-def plot_gallery(df:pd.DataFrame, image_files:list, score:str='cosine', text_col:str='caption', n:int=6, path:str|Path|None=None):
+def plot_gallery(df:pd.DataFrame, image_files, # per row of `df`: an image path or PIL image (e.g. `row_images(src)`)
+                  score:str='cosine', text_col:str='caption', n:int=6, path:str|Path|None=None):
     "The `n` highest and `n` lowest scoring ok pairs as thumbnails with caption and score; saved to `path` if given."
     ok = df[df.status.eq('ok')] if 'status' in df else df
     top, bottom = ok.nlargest(n, score), ok.nsmallest(n, score)
@@ -100,7 +103,7 @@ def plot_gallery(df:pd.DataFrame, image_files:list, score:str='cosine', text_col
             ax.axis('off')
             if j >= len(part): continue
             i = part.index[j]
-            with Image.open(image_files[i]) as im: ax.imshow(im.convert('RGB'))
+            ax.imshow(_as_rgb(image_files[i]))
             cap = str(part[text_col].iloc[j]) if text_col in part else ''
             ax.set_title(f'{name} {j + 1}: {part[score].iloc[j]:.3f}\n' + '\n'.join(textwrap.wrap(cap, 26, max_lines=3, placeholder='…')), fontsize=7)
     fig.tight_layout()
@@ -127,7 +130,7 @@ def write_report(results_file:str|Path, # the results of `score_pairs`
     summ = summarize_scores(res, score, thresholds, group_col)
     paths = dict(summary=out/'summary.json', distribution=out/'similarity_distribution.png', gallery=out/'gallery.png', report=out/'report.html')
     paths['summary'].write_text(json.dumps(summ, indent=2))
-    _, image_files, _ = read_scoring_table(src)
+    image_files = row_images(src)
     text_col = next((f for f, c in map_columns(list(res.columns)).items() if c == 'text'), 'caption')
     with matplotlib.rc_context({'figure.max_open_warning': 0}):
         plt.close(plot_distribution(res, score, group_col, path=paths['distribution']))
@@ -159,7 +162,7 @@ def write_report(results_file:str|Path, # the results of `score_pairs`
 # %% ../nbs/11_report.ipynb #7d84467c
 def _thumb_html(path, caption, score)->str:
     try:
-        with Image.open(path) as im: im = im.convert('RGB'); im.thumbnail((96, 96)); b = io.BytesIO(); im.save(b, 'PNG')
+        im = _as_rgb(path); im.thumbnail((96, 96)); b = io.BytesIO(); im.save(b, 'PNG')
         img = f'<img src="data:image/png;base64,{base64.b64encode(b.getvalue()).decode()}">'
     except Exception as e: img = f'<i>{html.escape(type(e).__name__)}</i>'
     return f'<div style="display:inline-block;width:120px;vertical-align:top;margin:4px;font-size:11px">{img}<br>{score:.3f}<br>{html.escape(str(caption))}</div>'

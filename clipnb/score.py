@@ -17,15 +17,16 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from .core import autocast, chunked
 from .data import read_table, normalise_pairs, url_to_path, PairTable, TableError
-from .models import ImageTextModel, SCORES, _feats, _encode_text_batch, encode_pixels, clip_score, siglip_prob
+from .models import ImageTextModel, SCORES, _feats, _encode_text_batch, encode_pixels, clip_score, siglip_prob, _as_rgb
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'EMBEDDED', 'Plan', 'plan_rows', 'image_error', 'PixelSplit', 'ImageFiles', 'collate_images',
-           'default_scores', 'check_scores', 'pair_scores', 'part_path', 'shard_bounds', 'read_scoring_table',
-           'score_shard', 'merge_parts', 'score_pairs', 'assert_same_results', 'init_distributed', 'rank_device',
-           'score_job', 'score_distributed', 'make_vit_b32', 'bench_images', 'sync_device', 'bench_scoring']
+__all__ = ['logger', 'EMBEDDED', 'Plan', 'plan_rows', 'image_error', 'PixelSplit', 'resolve_image', 'ImageFiles',
+           'collate_images', 'default_scores', 'check_scores', 'pair_scores', 'part_path', 'shard_bounds',
+           'read_scoring_table', 'row_images', 'score_shard', 'merge_parts', 'score_pairs', 'assert_same_results',
+           'init_distributed', 'rank_device', 'score_job', 'score_distributed', 'make_vit_b32', 'bench_images',
+           'sync_device', 'bench_scoring']
 
 # %% ../nbs/10_score.ipynb #c12f58ef
 @dataclass
@@ -96,21 +97,21 @@ class PixelSplit:
         d = (self.finish(u[None])[0] - ref).abs().max().item()
         return d <= 1e-5, f'the halves differ from the processor by up to {d:.2g}'
 
+def resolve_image(f:str, images=None):
+    "What an image key stands for: the dataset's image (PIL, or None) for an `EMBEDDED` key when `images` is given, else the key (a path)."
+    return images[int(f[len(EMBEDDED):])] if images is not None and f.startswith(EMBEDDED) else f
+
 class ImageFiles(Dataset):
     "Distinct image files (or `EMBEDDED` keys into `images`), opened and prepared by `prep` (an image processor or a `PixelSplit`) in `DataLoader` workers."
     def __init__(self, files:list, prep, images=None): self.files, self.prep, self.images = files, prep, images
     def __len__(self): return len(self.files)
-    def _open(self, f:str)->Image.Image|None:
-        if f.startswith(EMBEDDED) and self.images is not None:
-            im = self.images[int(f[len(EMBEDDED):])]
-            return None if im is None else im.convert('RGB')
-        with Image.open(f) as im: return im.convert('RGB')
     def __getitem__(self, i):
         f = self.files[i]
         if not f or f.startswith(('http://', 'https://')) or (f.startswith(EMBEDDED) and self.images is None): return i, None, image_error(f)
         try:
-            im = self._open(f)
+            im = resolve_image(f, self.images)
             if im is None: return i, None, image_error(f)
+            im = _as_rgb(im)
             if isinstance(self.prep, PixelSplit): return i, self.prep.cpu(im), ''
             return i, self.prep(im, return_tensors='pt')['pixel_values'][0], ''
         except Exception as e: return i, None, image_error(f, e)
@@ -166,6 +167,16 @@ def read_scoring_table(src, columns:dict|None=None, base_dir=None)->tuple:
                  for p in df.image_path]
     else: files = [str(url_to_path(u) or u) if isinstance(u, str) else '' for u in df.url]  # a remote URL stays: it is an error
     return raw, files, df.text.fillna('').astype(str).tolist()
+
+class _RowImages:
+    def __init__(self, files, images): self.files, self.images = files, images
+    def __len__(self): return len(self.files)
+    def __getitem__(self, i): return resolve_image(self.files[i], self.images)
+
+def row_images(src, columns:dict|None=None)->_RowImages:
+    "Each row's image, read lazily, as `encode_images` and the report's plots take it: its path, or the dataset's PIL image when images are embedded."
+    _, files, _ = read_scoring_table(src, columns)
+    return _RowImages(files, src.images if isinstance(src, PairTable) else None)
 
 # %% ../nbs/10_score.ipynb #75e4acdb
 def _write_rows(f, raw:pd.DataFrame, scores:dict, status:list, error:list, header:bool)->int:

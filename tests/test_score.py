@@ -74,6 +74,12 @@ def test_embedded_dataset_images_shard_and_resume_like_files(tmp_path, model):
     res = pd.read_csv(tmp_path/'one.csv')
     assert (res.status == 'ok').all() and res.image_id.tolist() == hf.df.image_id.tolist()
     assert score_pairs(hf, model, tmp_path/'one.csv', progress=False).get('complete')
+    from clipnb.report import write_report
+    from clipnb.profile import profile_stages
+    paths = write_report(tmp_path/'one.csv', hf, tmp_path/'report', model, 'cosine')
+    assert all(paths[k].stat().st_size > 5000 for k in ('gallery', 'heatmap', 'report'))
+    prof = profile_stages(hf, model, batch_size=8, n_batches=2)
+    assert len(prof) == 2 and (prof.decode > 0).all()
 
 def _score_cmd(*args): return [bin_path('clipnb_score'), '--model_name', MODEL, '--device', 'cpu', '--num_workers', '0', *map(str, args)]
 
