@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 from .core import autocast, chunked
 from .models import ImageTextModel, _feats, encode_pixels, _as_rgb
-from .data import PairTable, read_table, normalise_pairs
-from .score import read_scoring_table, sync_device, PixelSplit, image_error, resolve_image, EMBEDDED
+from .data import PairTable
+from .score import read_scoring_table, pair_table, sync_device, PixelSplit, image_error, resolve_image, EMBEDDED
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +123,6 @@ def estimate_scaling(n_pairs:float=100e6, # pairs to score
                 cost=hours * hw.machines * hw.price_per_hour, hardware=asdict(hw))
 
 # %% ../nbs/12_profile.ipynb #d3cfd0c1
-def _table(src)->PairTable:
-    "`src` (a pair table file or a `PairTable`) as a `PairTable` whose relative image paths resolve as the file's do."
-    if isinstance(src, PairTable): return src
-    src = Path(src)
-    return PairTable(normalise_pairs(read_table(src), src.name), src.name, src.parent)
-
 def fit_run(st:dict)->dict:
     "Fit one `score_pairs` run as `seconds = overhead + rows / rate`: the rate from the rows after the first batch, the overhead the rest."
     first = st['setup_s'] + (st['first_write_s'] or 0.)
@@ -149,7 +143,7 @@ def check_estimate(src, # a pair table (file or `PairTable`) with at least `fact
     import tempfile
     from clipnb.score import score_pairs
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
-    pt = _table(src)
+    pt = pair_table(src)[1]
     if len(pt.df) < factor * n: raise ValueError(f"{src} has {len(pt.df)} rows; the check needs {factor * n}")
     head = lambda k: PairTable(pt.df.head(k), pt.source, pt.base_dir)
     score_pairs(head(batch_size), model, out/'warmup.csv', batch_size=batch_size, num_workers=0, progress=False, overwrite=True)  # CUDA loads kernels lazily
@@ -159,9 +153,9 @@ def check_estimate(src, # a pair table (file or `PairTable`) with at least `fact
         if k == 1:
             fit = fit_run(runs[1])
             pred = estimate_scaling(factor * n, fit['pairs_per_s'], overhead_s=fit['overhead_s'])['seconds']
-    meas = runs[factor]['seconds']
+    meas, pred = runs[factor]['seconds'], round(pred, 3)  # both to the millisecond, so the error is the one the figures show
     return dict(n=n, seconds_n=runs[1]['seconds'], overhead_s=round(fit['overhead_s'], 3), steady_pairs_per_s=round(fit['pairs_per_s'], 2),
-                n_large=factor * n, predicted_s=round(pred, 3), measured_s=meas, error=round((pred - meas) / meas, 4))
+                n_large=factor * n, predicted_s=pred, measured_s=meas, error=round((pred - meas) / meas, 4))
 
 # %% ../nbs/12_profile.ipynb #a9cebf4e
 def memory_over_time(fn, *args, interval:float=0.05, include_children:bool=False, **kw)->tuple:
@@ -215,7 +209,7 @@ def compare_settings(src, # a pair table with local images
     base = dict(dict(batch_size=32, num_workers=2, dtype=name, pixels_on_device=True), **(base or {}))
     bad = [k for k in list(vary) + list(base) if k not in ('batch_size', 'num_workers', 'dtype', 'pixels_on_device')]
     if bad: raise ValueError(f"unknown settings {bad}: choose from batch_size, num_workers, dtype, pixels_on_device")
-    pt, rows = _table(src), []
+    pt, rows = pair_table(src)[1], []
     warm = PairTable(pt.df.head(base['batch_size']), pt.source, pt.base_dir)
     for dt in {base['dtype'], *vary.get('dtype', ())}:  # load each dtype's kernels before timing
         score_pairs(warm, with_dtype(model, dt), out/'warm.csv', batch_size=base['batch_size'], num_workers=0, progress=False, overwrite=True)

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'EMBEDDED', 'Plan', 'plan_rows', 'image_error', 'PixelSplit', 'resolve_image', 'ImageFiles',
-           'collate_images', 'default_scores', 'check_scores', 'pair_scores', 'part_path', 'shard_bounds',
+           'collate_images', 'default_scores', 'check_scores', 'pair_scores', 'part_path', 'shard_bounds', 'pair_table',
            'read_scoring_table', 'row_images', 'score_shard', 'merge_parts', 'score_pairs', 'assert_same_results',
            'init_distributed', 'rank_device', 'score_job', 'score_distributed', 'make_vit_b32', 'bench_images',
            'sync_device', 'bench_scoring']
@@ -154,12 +154,15 @@ def _dist_info(rank, world_size)->tuple:
     if dist.is_available() and dist.is_initialized(): return dist.get_rank(), dist.get_world_size()
     return int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
 
+def pair_table(src, columns:dict|None=None, base_dir=None)->tuple:
+    "(the input table as it is, the `PairTable`) of a pair table file, read as `score_pairs` reads it, or of a `PairTable`."
+    if isinstance(src, PairTable): return src.df, src
+    src = Path(src); raw = read_table(src)
+    return raw, PairTable(normalise_pairs(raw.copy(), src.name, columns), src.name, base_dir if base_dir is not None else src.parent)
+
 def read_scoring_table(src, columns:dict|None=None, base_dir=None)->tuple:
     "(the input table as it is, image file per row as str ('' if none; `EMBEDDED` keys for images in a dataset), caption per row) from a file or a `PairTable`."
-    if isinstance(src, PairTable): raw, pt = src.df, src
-    else:
-        src = Path(src); raw = read_table(src)
-        pt = PairTable(normalise_pairs(raw.copy(), src.name, columns), src.name, base_dir if base_dir is not None else src.parent)
+    raw, pt = pair_table(src, columns, base_dir)
     base, df = pt.base_dir, pt.df
     if pt.images is not None: return raw, [f'{EMBEDDED}{i}' for i in df.image_id], df.text.fillna('').astype(str).tolist()
     if 'image_path' in df:
