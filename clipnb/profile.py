@@ -11,17 +11,17 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from .core import autocast, chunked
-from .models import ImageTextModel, _feats, encode_pixels, _as_rgb
-from .data import PairTable
-from .score import read_scoring_table, pair_table, sync_device, PixelSplit, image_error, resolve_image, EMBEDDED
+from .core import InputError, chunked, dtype_name, get_dtype, sync_device
+from .images import load_image
+from .models import ImageTextModel, encode_pixels, encode_tokens
+from .feed import read_scoring_table, pair_table, PixelSplit, image_error, resolve_image, EMBEDDED
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'STAGES', 'profile_stages', 'stage_summary', 'Hardware', 'estimate_scaling', 'fit_run', 'check_estimate',
-           'memory_over_time', 'batch_sweep', 'with_dtype', 'compare_settings', 'default_vary', 'compare_markdown',
-           'plot_profile', 'profile_markdown', 'profile_report']
+           'memory_over_time', 'batch_sweep', 'knee', 'with_dtype', 'compare_settings', 'default_vary',
+           'compare_markdown', 'plot_profile', 'profile_markdown', 'profile_report']
 
 # %% ../nbs/12_profile.ipynb #f8053c01
 STAGES = ('decode', 'preprocess', 'tokenize', 'to_device', 'image_tower', 'text_tower', 'similarity', 'write')
@@ -36,42 +36,38 @@ def profile_stages(src, # a pair table with local images
                   )->pd.DataFrame:
     "Seconds per stage for each batch of `src`, stages run one after another; one row per timed batch."
     import tempfile
-    raw, files, texts = read_scoring_table(src)
-    emb = src.images if isinstance(src, PairTable) else None  # images embedded in a dataset, read batch by batch
-    bad = next(((r, f) for r, f in enumerate(files) if not f or not (emb is not None and f.startswith(EMBEDDED) or Path(f).is_file())), None)
-    if bad: raise ValueError(f"{src}: row {bad[0]}: {image_error(bad[1])}; profiling needs every image as a local file or in the dataset (clipnb_download fetches them)")
+    pt, keys, texts = read_scoring_table(src)
+    emb = pt.images  # images embedded in a dataset, read batch by batch
+    bad = next(((r, k) for r, k in enumerate(keys) if resolve_image(k, emb) is None or not (k.startswith(EMBEDDED) or Path(k).is_file())), None)
+    if bad: raise InputError(f"{pt.source}: row {bad[0]}: {image_error(bad[1]) if bad[1].startswith('!') else f'missing_image: {bad[1]} does not exist'}; "
+                             "profiling needs every image as a local file or in the dataset (clipnb_download fetches them)")
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
-    tok, ip = model.processor.tokenizer, model.processor.image_processor
+    ip = model.processor.image_processor
     split = PixelSplit(ip) if pixels_on_device else None
     if split is not None and not split.ok: split = None
-    idx = list(chunked(list(range(len(files))), batch_size))
+    idx = list(chunked(list(range(len(keys))), batch_size))
     n_batches = len(idx) - warmup if n_batches is None else min(n_batches, len(idx) - warmup)
-    if n_batches < 1: raise ValueError(f"{len(files)} pairs make {len(idx)} batches of {batch_size}: need more than warmup={warmup}")
+    if n_batches < 1: raise InputError(f"{pt.source}: {len(keys)} pairs make {len(idx)} batches of {batch_size}: profiling needs more than warmup={warmup}")
     rows = []
     for b, ii in enumerate(idx[:warmup + n_batches]):
         t = {}
-        def tick(name, t0): sync_device(model); t[name] = time.perf_counter() - t0; return time.perf_counter()
+        def tick(name, t0): sync_device(model.device); t[name] = time.perf_counter() - t0; return time.perf_counter()
         t0 = time.perf_counter()
-        ims = [resolve_image(files[i], emb) for i in ii]
-        if any(im is None for im in ims): r = ii[ims.index(None)]; raise ValueError(f"{src}: row {r}: {image_error(files[r])}")
-        ims = [_as_rgb(im) for im in ims]
+        ims = [load_image(resolve_image(keys[i], emb)) for i in ii]
         t0 = tick('decode', t0)
         pv = torch.stack([split.cpu(im) for im in ims]) if split else ip(ims, return_tensors='pt')['pixel_values']
         t0 = tick('preprocess', t0)
         pv = split.finish(pv, model.device) if split else pv.to(model.device)
         t0 = tick('to_device', t0)
-        enc = tok([texts[i] for i in ii], padding='max_length' if model.is_siglip else True, truncation=True,
-                  max_length=model.max_text_len, return_tensors='pt')
-        enc = {k: v for k, v in enc.items() if k in ('input_ids', 'attention_mask') and not (model.is_siglip and k == 'attention_mask')}
+        enc = model.text_inputs([texts[i] for i in ii])
         t0 = tick('tokenize', t0)
         img = encode_pixels(model, pv)
         t0 = tick('image_tower', t0)
-        with torch.inference_mode(), autocast(model.device, model.dtype):
-            txt = torch.nn.functional.normalize(_feats(model.model.get_text_features(**{k: v.to(model.device) for k, v in enc.items()})).float(), dim=-1).cpu()
+        txt = encode_tokens(model, enc)
         t0 = tick('text_tower', t0)
         cos = (img * txt).sum(-1)
         t0 = tick('similarity', t0)
-        raw.iloc[ii].assign(cosine=cos.numpy()).to_csv(out/'profile_results.csv', mode='a' if b else 'w', header=not b, index=False)
+        pt.raw.iloc[ii].assign(cosine=cos.numpy()).to_csv(out/'profile_results.csv', mode='a' if b else 'w', header=not b, index=False)
         tick('write', t0)
         if b >= warmup: rows.append(dict(batch=b - warmup, pairs=len(ii), **t))
     return pd.DataFrame(rows)
@@ -123,11 +119,12 @@ def estimate_scaling(n_pairs:float=100e6, # pairs to score
                 cost=hours * hw.machines * hw.price_per_hour, hardware=asdict(hw))
 
 # %% ../nbs/12_profile.ipynb #d3cfd0c1
-def fit_run(st:dict)->dict:
+def fit_run(st:dict, # the stats of a `score_pairs` run
+           )->dict:
     "Fit one `score_pairs` run as `seconds = overhead + rows / rate`: the rate from the rows after the first batch, the overhead the rest."
     first = st['setup_s'] + (st['first_write_s'] or 0.)
     rest = st['rows'] - st['first_write_rows']
-    if rest <= 0: raise ValueError(f"the run wrote all {st['rows']} rows in its first batch: use more rows than one batch")
+    if rest <= 0: raise InputError(f"the run wrote all {st['rows']} rows in its first batch, so no steady rate can be measured: use a table with more distinct images than --batch_size")
     rate = rest / max(st['seconds'] - first, 1e-9)
     return dict(overhead_s=max(st['seconds'] - st['rows'] / rate, 0.), pairs_per_s=rate)
 
@@ -143,9 +140,9 @@ def check_estimate(src, # a pair table (file or `PairTable`) with at least `fact
     import tempfile
     from clipnb.score import score_pairs
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
-    pt = pair_table(src)[1]
-    if len(pt.df) < factor * n: raise ValueError(f"{src} has {len(pt.df)} rows; the check needs {factor * n}")
-    head = lambda k: PairTable(pt.df.head(k), pt.source, pt.base_dir)
+    pt = pair_table(src)
+    if len(pt) < factor * n: raise InputError(f"{pt.source} has {len(pt)} rows; the check needs {factor * n}")
+    head = lambda k: pt.subset(np.arange(len(pt)) < k)
     score_pairs(head(batch_size), model, out/'warmup.csv', batch_size=batch_size, num_workers=0, progress=False, overwrite=True)  # CUDA loads kernels lazily
     runs = {}
     for k in (1, factor):
@@ -174,7 +171,7 @@ def _measured_run(src, m:ImageTextModel, out:Path, **kw)->dict:
     t0 = time.perf_counter()
     st, mem = memory_over_time(score_pairs, src, m, out, progress=False, overwrite=True, **kw)
     dt = time.perf_counter() - t0
-    return dict(pairs=st['rows'], seconds=dt, pairs_per_s=st['rows'] / dt,
+    return dict(pairs=st['rows'], dtype=dtype_name(m.dtype), pixels_on_device_used=st['pixels_on_device'], seconds=dt, pairs_per_s=st['rows'] / dt,
                 steady_pairs_per_s=fit_run(st)['pairs_per_s'] if st['rows'] > st['first_write_rows'] else np.nan, peak_rss_mib=mem.mib.max(),
                 cuda_max_allocated_mib=torch.cuda.max_memory_allocated(m.device) / 2**20 if m.device.type == 'cuda' else np.nan)
 
@@ -184,15 +181,21 @@ def batch_sweep(src, model:ImageTextModel, batch_sizes:tuple=(1, 4, 16, 64), num
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame([dict(batch_size=bs, **_measured_run(src, model, out/f'sweep{bs}.csv', batch_size=bs, num_workers=num_workers))
                        for bs in batch_sizes])
-    r = df.steady_pairs_per_s.fillna(df.pairs_per_s)
-    df['knee'] = df.batch_size == df.batch_size[r >= 0.9 * r.max()].min()
+    df['knee'] = knee(df.batch_size, df.steady_pairs_per_s.fillna(df.pairs_per_s))
     return df
+
+def knee(batch_sizes, # the batch sizes tried
+         rates, # pairs/s at each
+         share:float=0.9, # the knee reaches this share of the best rate
+        )->np.ndarray:
+    "True at the smallest batch size whose rate reaches `share` of the best one."
+    b, r = np.asarray(batch_sizes), np.asarray(rates, dtype=float)
+    return b == b[r >= share * r.max()].min()
 
 # %% ../nbs/12_profile.ipynb #eaa10b3c
 def with_dtype(m:ImageTextModel, dtype:str|None)->ImageTextModel:
     "The same model (weights shared) with autocast dtype `dtype`: 'fp32', 'fp16' or 'bf16'."
     import copy
-    from clipnb.core import get_dtype
     c = copy.copy(m); c.dtype = get_dtype(dtype, m.device); return c
 
 def compare_settings(src, # a pair table with local images
@@ -205,12 +208,11 @@ def compare_settings(src, # a pair table with local images
     import tempfile
     from clipnb.score import score_pairs
     out = Path(out_dir or tempfile.mkdtemp()); out.mkdir(parents=True, exist_ok=True)
-    name = {torch.float32: 'fp32', torch.float16: 'fp16', torch.bfloat16: 'bf16'}[model.dtype]
-    base = dict(dict(batch_size=32, num_workers=2, dtype=name, pixels_on_device=True), **(base or {}))
+    base = dict(dict(batch_size=32, num_workers=2, dtype=dtype_name(model.dtype), pixels_on_device=True), **(base or {}))
     bad = [k for k in list(vary) + list(base) if k not in ('batch_size', 'num_workers', 'dtype', 'pixels_on_device')]
-    if bad: raise ValueError(f"unknown settings {bad}: choose from batch_size, num_workers, dtype, pixels_on_device")
-    pt, rows = pair_table(src)[1], []
-    warm = PairTable(pt.df.head(base['batch_size']), pt.source, pt.base_dir)
+    if bad: raise InputError(f"unknown settings {bad}: choose from batch_size, num_workers, dtype, pixels_on_device")
+    pt, rows = pair_table(src), []
+    warm = pt.subset(np.arange(len(pt)) < base['batch_size'])
     for dt in {base['dtype'], *vary.get('dtype', ())}:  # load each dtype's kernels before timing
         score_pairs(warm, with_dtype(model, dt), out/'warm.csv', batch_size=base['batch_size'], num_workers=0, progress=False, overwrite=True)
     for name, values in vary.items():
@@ -286,6 +288,6 @@ def profile_report(src, model:ImageTextModel, out_dir:str|Path, batch_size:int=6
                peak_rss_mib=float(mem.mib.max()), sweep=sweep.to_dict(orient='records'), estimate=est)
     (out/'profile.json').write_text(json.dumps(res, indent=2, default=str))
     paths = plot_profile(summ, mem, sweep, out)
-    (out/'profile.md').write_text(profile_markdown(summ, mem, batch_size, est, f"{model.device} ({str(model.dtype).replace('torch.', '')})"))
+    (out/'profile.md').write_text(profile_markdown(summ, mem, batch_size, est, f"{model.device} ({dtype_name(model.dtype)})"))
     import shutil; shutil.rmtree(out/'tmp', ignore_errors=True)
     return dict(res, json=out/'profile.json', markdown=out/'profile.md', **paths)

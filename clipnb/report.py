@@ -11,9 +11,8 @@ import pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
 from PIL import Image
-from .score import read_scoring_table, resolve_image, row_images
-from .data import map_columns, PairTable
-from .models import _as_rgb
+from .images import load_image
+from .feed import pair_table, read_scoring_table, resolve_image, row_images
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +67,10 @@ def similarity_matrix(model, # an `ImageTextModel`
                       seed:int=0, # sample seed
                      )->tuple:
     "(k × k cosine matrix of a sample of ok pairs, the sample's rows of `results`)."
-    _, files, texts = read_scoring_table(src)
-    images = src.images if isinstance(src, PairTable) else None
+    pt, keys, texts = read_scoring_table(src)
     ok = np.flatnonzero(results.status.eq('ok').to_numpy())
     rows = np.sort(np.random.default_rng(seed).choice(ok, min(k, len(ok)), replace=False))
-    img, txt = model.encode_images([resolve_image(files[i], images) for i in rows]), model.encode_texts([texts[i] for i in rows])
+    img, txt = model.encode_images([resolve_image(keys[i], pt.images) for i in rows]), model.encode_texts([texts[i] for i in rows])
     return (img @ txt.T).numpy(), results.iloc[rows]
 
 def _short(s:str, n:int=40)->str: return s if len(s) <= n else s[:n - 1] + '…'
@@ -103,7 +101,7 @@ def plot_gallery(df:pd.DataFrame, image_files, # per row of `df`: an image path 
             ax.axis('off')
             if j >= len(part): continue
             i = part.index[j]
-            ax.imshow(_as_rgb(image_files[i]))
+            ax.imshow(load_image(image_files[i]))
             cap = str(part[text_col].iloc[j]) if text_col in part else ''
             ax.set_title(f'{name} {j + 1}: {part[score].iloc[j]:.3f}\n' + '\n'.join(textwrap.wrap(cap, 26, max_lines=3, placeholder='…')), fontsize=7)
     fig.tight_layout()
@@ -130,13 +128,13 @@ def write_report(results_file:str|Path, # the results of `score_pairs`
     summ = summarize_scores(res, score, thresholds, group_col)
     paths = dict(summary=out/'summary.json', distribution=out/'similarity_distribution.png', gallery=out/'gallery.png', report=out/'report.html')
     paths['summary'].write_text(json.dumps(summ, indent=2))
-    image_files = row_images(src)
-    text_col = next((f for f, c in map_columns(list(res.columns)).items() if c == 'text'), 'caption')
+    pt = pair_table(src)  # read once, for the images, the caption column and the heatmap
+    image_files, text_col = row_images(pt), pt.raw_column('text')
     with matplotlib.rc_context({'figure.max_open_warning': 0}):
         plt.close(plot_distribution(res, score, group_col, path=paths['distribution']))
         if model is not None and res.status.eq('ok').sum() >= 2:
             paths['heatmap'] = out/'similarity_heatmap.png'
-            sim, sample = similarity_matrix(model, src, res, k)
+            sim, sample = similarity_matrix(model, pt, res, k)
             plt.close(plot_heatmap(sim, sample, text_col, path=paths['heatmap']))
         plt.close(plot_gallery(res, image_files, score, text_col, n_gallery, path=paths['gallery']))
     rows = ''.join(f'<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>' for k, v in summ.items() if not isinstance(v, dict))
@@ -162,7 +160,7 @@ def write_report(results_file:str|Path, # the results of `score_pairs`
 # %% ../nbs/11_report.ipynb #7d84467c
 def _thumb_html(path, caption, score)->str:
     try:
-        im = _as_rgb(path); im.thumbnail((96, 96)); b = io.BytesIO(); im.save(b, 'PNG')
+        im = load_image(path); im.thumbnail((96, 96)); b = io.BytesIO(); im.save(b, 'PNG')
         img = f'<img src="data:image/png;base64,{base64.b64encode(b.getvalue()).decode()}">'
     except Exception as e: img = f'<i>{html.escape(type(e).__name__)}</i>'
     return f'<div style="display:inline-block;width:120px;vertical-align:top;margin:4px;font-size:11px">{img}<br>{score:.3f}<br>{html.escape(str(caption))}</div>'

@@ -1,5 +1,6 @@
 """The console scripts, run as a user runs them: as subprocesses, checking exit codes, output and files."""
 import json, subprocess
+import numpy as np
 import pandas as pd
 from conftest import bin_path
 
@@ -12,9 +13,9 @@ def test_demo_end_to_end(tmp_path):
     assert 'clipnb demo: 30 pairs' in r.stdout and 'AUROC' in r.stdout
     inp, res = pd.read_csv(out/'shapes'/'urls.csv'), pd.read_csv(out/'similarity_results.csv')
     assert len(res) == len(inp) == 30 and res[inp.columns].equals(inp)  # every row, in input order
-    assert res.cosine.between(-1, 1).all() and (res.clipscore >= 0).all() and (res.status == 'ok').all()
+    assert (res.status == 'ok').all() and np.allclose(res.clipscore, 100 * res.cosine.clip(lower=0), atol=1e-3)
     s = json.loads((out/'demo.json').read_text())
-    assert s['n_pairs'] == 30 and 0 <= s['auroc'] <= 1
+    assert s['n_pairs'] == 30 and s['auroc'] > 0.95  # the shipped model separates matched from mismatched captions (0.997 on the 60-image demo)
 
 def test_demo_rerun_overwrites_cleanly(tmp_path):
     out = tmp_path/'demo'
@@ -52,8 +53,8 @@ def test_eval_retrieval_cli(tmp_path):
     m = json.loads((tmp_path/'ev'/'test_metric.json').read_text())
     assert (m['n_images'], m['n_texts']) == (6, 30) and 'text_to_image  R@1' in r.stdout
     r = run('clipnb_eval_retrieval', '--model_name', str(shapes_model_path()), '--dataset', str(tmp_path/'missing'), '--output_dir', str(tmp_path/'ev2'))
-    assert r.returncode != 0 and "not 'flickr8k', 'flickr30k'" in r.stderr
+    assert r.returncode == 2 and "not 'flickr8k', 'flickr30k'" in r.stderr and 'Traceback' not in r.stderr
 
 def test_train_commands_help():
-    for cmd, flag in [('clipnb_train_contrastive', '--grad_ckpt'), ('clipnb_train_shapes', '--export_to')]:
+    for cmd, flag in [('clipnb_train_contrastive', '--grad_ckpt'), ('clipnb_train_contrastive', '--train_bs'), ('clipnb_train_shapes', '--export_to')]:
         r = run(cmd, '--help'); assert r.returncode == 0 and flag in r.stdout

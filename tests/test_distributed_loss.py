@@ -1,13 +1,11 @@
 """Under torch.distributed (gloo on CPU), the gathered CLIP and SigLIP losses on N ranks equal the
 single-process loss on the concatenated batch, and DDP-averaged gradients equal its gradients."""
-import socket
 import pytest
 import torch
 import torch.multiprocessing as mp
-from clipnb.loss import ClipLoss, SigLipLoss, ddp_loss_check, tiny_contrastive_problem
-
-def free_port():
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+from clipnb.loss import ClipLoss, SigLipLoss
+from clipnb.dist import free_port
+from clipnb.testing import ddp_loss_check, tiny_contrastive_problem, run_ddp_check
 
 @pytest.mark.parametrize('kind', ['clip', 'siglip'])
 @pytest.mark.parametrize('world_size', [2, 3])
@@ -23,8 +21,9 @@ def test_ranks_equal_one_process(tmp_path, kind, world_size):
         for k, p in enc.named_parameters():
             assert torch.allclose(got['grads'][k], p.grad, atol=1e-6), (r, k, (got['grads'][k] - p.grad).abs().max())
 
-def test_without_gather_ranks_see_only_local_batch(tmp_path):
-    "The check can fail: a loss on the local shard alone differs from the global loss."
-    enc, scale, bias, xi, xt, ids = tiny_contrastive_problem()
-    fi, ft = enc(xi, xt)
-    assert not torch.allclose(ClipLoss()(fi[:6], ft[:6], scale), ClipLoss()(fi, ft, scale))
+@pytest.mark.parametrize('kind', ['clip', 'siglip'])
+def test_without_gather_the_ranks_differ(tmp_path, kind):
+    "The negative control: 2 ranks with gathering off compute another loss and other gradients, so the check above can fail."
+    on, off = run_ddp_check(2, kind, gather=True, out_dir=tmp_path/'on'), run_ddp_check(2, kind, gather=False, out_dir=tmp_path/'off')
+    assert on['loss'] < 1e-6 and on['grad'] < 1e-6
+    assert off['loss'] > 0.1 and off['grad'] > 1e-3, off

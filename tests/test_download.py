@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 from conftest import bin_path
-from clipnb.download import ImageServer, server_jpeg, download_images, check_image, url_key, journal_path, read_journals
+from clipnb.download import download_images, journal_path, read_journals
+from clipnb.fetch import url_key
+from clipnb.images import check_image
+from clipnb.testing import ImageServer, server_jpeg
 
 @pytest.fixture(scope='module')
 def srv():
@@ -50,9 +53,9 @@ def test_fault_battery(srv, tmp_path):
     routes = list(FAULTS)
     urls = [srv.url(r.format(i=1000 + j)) for j, r in enumerate(routes)]
     local = tmp_path/'local.jpg'; local.write_bytes(server_jpeg(7))
-    extra = {local.as_uri(): ('ok', ''), str(local): ('ok', ''), 'local.jpg': ('ok', ''), (tmp_path/'nope.jpg').as_uri(): ('error', 'file_not_found'),
+    extra = {local.as_uri(): ('ok', ''), str(local): ('ok', ''), 'local.jpg': ('ok', ''), (tmp_path/'nope.jpg').as_uri(): ('error', 'missing_image'),
              'ftp://example.com/a.jpg': ('error', 'unsupported_scheme'), 'http://': ('error', 'bad_url'),
-             'http://exa mple.com/a.jpg': ('error', 'bad_url'), '': ('error', 'missing_url')}
+             'http://exa mple.com/a.jpg': ('error', 'bad_url'), '': ('error', 'no_image')}
     write_csv(tmp_path/'urls.csv', urls + list(extra))
     before = srv.hits()
     t0 = time.monotonic()
@@ -129,8 +132,10 @@ def test_cli(srv, tmp_path):
     m = pd.read_csv(tmp_path/'m.csv')
     assert m.status.tolist() == ['ok'] * 5 + ['error'] and (m.height[:5] == 64).all()
     assert (tmp_path/'m_stats.json').exists() and 'INFO' in r.stderr  # the log goes to stderr
-    r = cli('--csv_path', tmp_path/'urls.csv', '--image_dir', tmp_path/'images', '--manifest', tmp_path/'m.csv')
+    r = cli('--csv_path', tmp_path/'urls.csv', '--image_dir', tmp_path/'images', '--manifest', tmp_path/'m.csv', '--image_size', 64)
     assert '5 already downloaded' in r.stdout
+    r = cli('--csv_path', tmp_path/'urls.csv', '--image_dir', tmp_path/'images', '--manifest', tmp_path/'m.csv')  # files of another size
+    assert r.returncode == 2 and '(image_size: 64 → None)' in r.stderr
     r = cli('--csv_path', tmp_path/'absent.csv')
     assert r.returncode == 2 and 'absent.csv' in r.stderr
     r = cli('--help'); assert r.returncode == 0 and '--force_download' in r.stdout and '--max_workers' in r.stdout

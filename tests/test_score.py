@@ -9,7 +9,8 @@ from conftest import bin_path
 from clipnb.synthetic import write_shapes
 from clipnb.models import load_model
 from clipnb.shapes import shapes_model_path
-from clipnb.score import score_pairs, assert_same_results, part_path, shard_bounds
+from clipnb.score import score_pairs, part_path, shard_bounds
+from clipnb.testing import assert_same_results
 
 MODEL = str(shapes_model_path())
 
@@ -41,7 +42,7 @@ def test_single_process_accounts_for_every_row(table, single):
     inp, res = pd.read_csv(table), pd.read_csv(single)
     assert len(res) == len(inp) == 101 and res[inp.columns].equals(inp)
     assert res.status.value_counts().to_dict() == {'ok': 99, 'error': 2}
-    assert res.error[10].startswith('missing_image') and res.error[50].startswith('bad_image')
+    assert res.error[10].startswith('missing_image') and res.error[50].startswith('not_image')
 
 @pytest.mark.parametrize('n,world', [(1, 2), (2, 3), (5, 3), (101, 2), (101, 4)])
 def test_shards_by_flag_are_exactly_once(table, single, model, tmp_path, n, world):
@@ -93,7 +94,7 @@ def test_spawned_gloo_ranks_equal_single(table, single, tmp_path):
     ref = pd.read_csv(single, dtype=str, keep_default_na=False)
     cols = [c for c in ref.columns if c != 'error']
     assert_same_results(res[cols], ref[cols])  # scored from downloaded copies: same scores, rows and statuses
-    assert res.download_error[10].startswith('file_not_found') and res.error[10].startswith('no_image')
+    assert res.download_error[10].startswith('missing_image') and res.error[10].startswith('not_downloaded: missing_image')
 
 def test_torchrun_gloo_equals_single(table, single, tmp_path):
     # image_path table: no download step, so the ranks only score
@@ -147,7 +148,7 @@ def test_embeddings_are_freed_after_their_last_row(tmp_path, model):
     assert st['max_cached_images'] <= 17 and st['encoded_images'] == 200
 
 def test_http_urls_are_downloaded_and_failures_kept(tmp_path):
-    from clipnb.download import ImageServer
+    from clipnb.testing import ImageServer
     f = write_shapes(tmp_path/'s', n_images=12, seed=10)
     df = pd.read_csv(f.urls_csv)
     with ImageServer() as srv:
@@ -172,14 +173,11 @@ def test_bad_input_exits_2_naming_the_file(tmp_path):
     r = subprocess.run(_score_cmd('--csv_path', tmp_path/'absent.csv'), capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and 'absent.csv' in r.stderr
 
-def test_demo_under_two_minutes(tmp_path):
-    t0 = time.monotonic()
+def test_demo(tmp_path):
     r = subprocess.run([bin_path('clipnb_demo'), '--output_dir', str(tmp_path/'demo')], capture_output=True, text=True, timeout=600)
-    dt = time.monotonic() - t0
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'AUROC' in r.stdout and 'matched mean' in r.stdout
     d = json.loads((tmp_path/'demo'/'demo.json').read_text())
-    assert d['n_pairs'] == 60 and d['auroc'] > 0.9 and d['cosine_mean_matched'] > d['cosine_mean_mismatched']
+    assert d['n_pairs'] == 60 and d['auroc'] > 0.95 and d['cosine_mean_matched'] > d['cosine_mean_mismatched'] + 0.3
     for f in ('similarity_results.csv', 'summary.json', 'report.html', 'similarity_distribution.png', 'similarity_heatmap.png', 'gallery.png'):
         assert (tmp_path/'demo'/f).exists(), f
-    assert dt < 120, dt

@@ -4,7 +4,8 @@ import json
 import pandas as pd
 import pytest
 from PIL import Image
-from clipnb.data import TableError, read_pairs, read_table, validate
+from clipnb.data import TableError, read_pairs, read_table
+from clipnb.validate import validate
 
 # (file name, bytes, expected message fragment)
 MALFORMED = [
@@ -72,7 +73,7 @@ def test_validate_reports_rows_without_losing_any(tmp_path):
     p.write_text('image_path,text,label\nok.png,a,1\ntrunc.png,b,1\nok.png,  ,0\nok.png,c,2\nok.png,a,1\n')
     rep = validate(p)
     assert rep.n_rows == 5
-    assert rep.errors[['row', 'problem']].values.tolist() == [[1, 'unreadable_image'], [2, 'empty_caption'], [3, 'bad_label']]
+    assert rep.errors[['row', 'problem']].values.tolist() == [[1, 'bad_image'], [2, 'empty_caption'], [3, 'bad_label']]
     assert rep.issues.query("problem == 'duplicate_row'").row.tolist() == [4]
     assert rep.label_counts == {0: 1, 1: 3, 'invalid': 1}
 

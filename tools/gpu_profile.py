@@ -5,7 +5,7 @@ Writes OUT_DIR/<part>.json (and the report's markdown and plots)."""
 import argparse, json, logging, os, sys, time
 from pathlib import Path
 import pandas as pd, torch
-from clipnb.score import make_vit_b32, bench_images
+from clipnb.bench import make_vit_b32, bench_images
 from clipnb.profile import profile_stages, stage_summary, compare_settings, check_estimate, profile_report, Hardware
 
 p = argparse.ArgumentParser()

@@ -3,7 +3,9 @@
     python tools/run_nbs.py [NOTEBOOK ...] [--flags "slow gpu"]
 
 Cells flagged with one of settings.ini's `tst_flags` (slow, gpu, dist) are skipped unless named in
-`--flags`, as in `nbdev_test`; so is the final `nbdev_export()` cell. Run `nbdev_clean` afterwards.
+`--flags`, as in `nbdev_test`, and keep the outputs of the run that last executed them (the
+benchmarks' figures, which their write-ups quote); so is the final `nbdev_export()` cell. Run
+`nbdev_clean` afterwards.
 """
 import argparse, re, sys, time
 from pathlib import Path
@@ -20,7 +22,7 @@ def run_nb(path:Path, skip:set)->bool:
     nb = read_nb(path)
     skip_cell = lambda c: c.cell_type != 'code' or 'nbdev_export(' in c.source or bool(cell_flags(c.source) & skip)
     for c in nb.cells:
-        if c.cell_type == 'code' and skip_cell(c): c.outputs, c.execution_count = [], None
+        if c.cell_type == 'code' and 'nbdev_export(' in c.source: c.outputs, c.execution_count = [], None
     sh = CaptureShell(path)
     t = time.time()
     try:

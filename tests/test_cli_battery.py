@@ -1,0 +1,79 @@
+"""Bad input to every command, as a user types it: one line on stderr naming the file, column, row or flag, exit status 2,
+no traceback, and nothing done (checked before any work)."""
+import os, subprocess
+from pathlib import Path
+import pandas as pd
+import pytest
+from conftest import bin_path
+from clipnb.synthetic import write_shapes
+from clipnb.shapes import shapes_model_path
+
+MODEL = str(shapes_model_path())
+ENV = dict(os.environ, HF_HUB_OFFLINE='1', TOKENIZERS_PARALLELISM='false')
+
+@pytest.fixture(scope='module')
+def t(tmp_path_factory):
+    d = tmp_path_factory.mktemp('battery')
+    files = write_shapes(d/'shapes', n_images=12, seed=2)
+    pd.DataFrame({'url': ['http://x/a.jpg'], 'desc': ['a dog']}).to_csv(d/'nocap.csv', index=False)
+    pd.DataFrame({'caption': ['a dog'], 'label': [1]}).to_csv(d/'nourl.csv', index=False)
+    (d/'a_file').write_text('not a folder')
+    return dict(d=d, urls=files.urls_csv, labels=files.labels_csv, tsv=files.tsv, hf=files.hf, missing=d/'missing.csv', nocap=d/'nocap.csv',
+                nourl=d/'nourl.csv', file=d/'a_file', nomodel=d/'no-such-model', out=d/'out')
+
+# (command, arguments, what the one line must name)
+CASES = [
+    ('clipnb_score', ['--csv_path', '{missing}'], 'missing.csv: no such file'),
+    ('clipnb_score', ['--csv_path', '{nocap}'], 'nocap.csv: no text column (found: url, desc)'),
+    ('clipnb_score', ['--csv_path', '{urls}', '--batch_size', '0', '--model_name', MODEL], '--batch_size 0'),
+    ('clipnb_score', ['--csv_path', '{urls}', '--scores', 'softmax'], '--scores softmax'),
+    ('clipnb_score', ['--csv_path', '{urls}', '--model_name', '{nomodel}'], "--model_name '{nomodel}': cannot load it"),
+    ('clipnb_score', ['--csv_path', '{urls}', '--world_size', '2'], '--world_size 2 without --rank'),
+    ('clipnb_score', ['--output_dir', '{out}'], '--csv_path is required'),
+    ('clipnb_download', ['--csv_path', '{missing}'], 'missing.csv: no such file'),
+    ('clipnb_download', ['--csv_path', '{nourl}'], 'nourl.csv: no url column (found: caption, label)'),
+    ('clipnb_download', ['--csv_path', '{urls}', '--image_size', '0', '--image_dir', '{out}/dl'], '--image_size 0'),
+    ('clipnb_download', ['--csv_path', '{urls}', '--rank', '3', '--world_size', '2', '--image_dir', '{out}/dl'], '--rank 3 is not in 0..1'),
+    ('clipnb_download', ['--csv_path', '{urls}', '--max_workers', 'many'], "argument --max_workers: invalid int value: 'many'"),
+    ('clipnb_validate', ['{missing}'], 'missing.csv: no such file'),
+    ('clipnb_validate', ['{urls}', '--columns', 'nope:text'], "columns={'nope': 'text'} names ['nope']"),
+    ('clipnb_validate', ['{urls}', '--columns', 'caption=text'], "--columns 'caption=text'"),
+    ('clipnb_validate', [], 'give the table'),
+    ('clipnb_profile', ['--csv_path', '{missing}', '--model_name', MODEL], 'missing.csv: no such file'),
+    ('clipnb_profile', ['--csv_path', '{nocap}', '--model_name', MODEL], 'nocap.csv: no text column'),
+    ('clipnb_profile', ['--csv_path', '{urls}', '--model_name', MODEL, '--batch_sizes', '1,x'], "--batch_sizes '1,x'"),
+    ('clipnb_profile', ['--csv_path', '{urls}', '--model_name', MODEL, '--dtype', 'fp8'], "dtype='fp8'"),
+    ('clipnb_demo', ['--model_name', '{nomodel}', '--output_dir', '{out}/demo'], "--model_name '{nomodel}': cannot load it"),
+    ('clipnb_demo', ['--n_images', '0', '--output_dir', '{out}/demo'], '--n_images 0'),
+    ('clipnb_demo', ['--output_dir', '{file}'], 'a_file: is a file, not a folder'),
+    ('clipnb_demo', ['--device', 'tpu', '--output_dir', '{out}/demo'], "device='tpu' is not a device"),
+    ('clipnb_eval_retrieval', ['--dataset', '{missing}', '--model_name', MODEL], 'missing.csv: no such file'),
+    ('clipnb_eval_retrieval', ['--csv_path', '{nocap}', '--model_name', MODEL], 'nocap.csv: no text column'),
+    ('clipnb_eval_retrieval', ['--dataset', '{hf}', '--model_name', '{nomodel}', '--output_dir', '{out}/ev'], "--model_name '{nomodel}': cannot load it"),
+    ('clipnb_eval_retrieval', ['--dataset', '{hf}', '--model_name', MODEL, '--eval_bs', '0'], '--batch_size 0'),
+    ('clipnb_train_contrastive', ['--dataset', '{missing}', '--model_name', MODEL, '--output_dir', '{out}/tr'], 'missing.csv: no such file'),
+    ('clipnb_train_contrastive', ['--dataset', '{nocap}', '--model_name', MODEL, '--output_dir', '{out}/tr'], 'nocap.csv: no text column'),
+    ('clipnb_train_contrastive', ['--dataset', '{tsv}', '--model_name', MODEL, '--train_bs', '1'], '--train_bs 1'),
+    ('clipnb_train_contrastive', ['--dataset', '{tsv}', '--model_name', MODEL, '--fp16', '--bf16'], 'argument --bf16: not allowed with argument --fp16'),
+    ('clipnb_train_contrastive', ['--dataset', '{tsv}', '--model_name', '{nomodel}', '--output_dir', '{out}/tr'], "--model_name '{nomodel}': cannot load it"),
+    ('clipnb_train_shapes', ['--output_dir', '{file}'], 'a_file: is a file, not a folder'),
+    ('clipnb_train_shapes', ['--export_to', '{file}', '--output_dir', '{out}/sh'], '--export_to'),
+    ('clipnb_train_shapes', ['--max_steps', 'x'], "argument --max_steps: invalid int value: 'x'"),
+    ('clipnb_train_shapes', ['--device', 'tpu', '--output_dir', '{out}/sh'], "device='tpu' is not a device"),
+]
+
+@pytest.mark.parametrize('cmd,args,says', CASES, ids=[f'{c}-{i}' for i, (c, _, _) in enumerate(CASES)])
+def test_bad_input(t, cmd, args, says):
+    def fill(s):
+        for k, v in t.items(): s = s.replace('{' + k + '}', str(v))
+        return s
+    r = subprocess.run([bin_path(cmd), *map(fill, args)], capture_output=True, text=True, timeout=300, env=ENV)
+    assert r.returncode == 2, (r.returncode, r.stdout[-1000:], r.stderr[-3000:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and 'Traceback' not in r.stderr, r.stderr[-3000:]
+    assert lines[0].startswith(f'{cmd}: error: ') and fill(says) in lines[0], lines[0]
+
+def test_every_command_has_at_least_three_cases():
+    from clipnb.cli import COMMANDS
+    counts = pd.Series([c for c, _, _ in CASES]).value_counts()
+    assert all(counts.get(c, 0) >= 3 for c in COMMANDS), counts.to_dict()
