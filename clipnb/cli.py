@@ -367,7 +367,8 @@ COMMANDS = {'clipnb_score': score_cli, 'clipnb_download': download_cli, 'clipnb_
             'clipnb_train_shapes': train_shapes_cli}
 SHARED_FLAGS = ('csv_path', 'columns', 'output_dir', 'model_name', 'device', 'dtype', 'batch_size', 'num_workers', 'world_size', 'rank', 'log_level', 'verbose')
 
-def flag_table(commands:dict|None=None)->pd.DataFrame:
+def flag_table(commands:dict|None=None, # {name: command} (default: `COMMANDS`)
+              ):
     "One row per flag, one column per command: '✓' where the command takes the flag, '= --other' where it is another flag's spelling."
     import pandas as pd
     cells = {}

@@ -195,7 +195,7 @@ def test_a_headed_tsv_means_the_same_to_every_step(data, model, tmp_path):
     t.to_csv(tmp_path/'pairs.tsv', sep='\t', index=False)
     rep = _validate(tmp_path/'pairs.tsv')
     assert rep.ok and rep.n_rows == len(t), rep
-    st = score_pairs(tmp_path/'pairs.tsv', model, tmp_path/'r.csv', num_workers=0, progress=False)
+    score_pairs(tmp_path/'pairs.tsv', model, tmp_path/'r.csv', num_workers=0, progress=False)
     res = pd.read_csv(tmp_path/'r.csv')
     assert len(res) == len(t) and (res.status == 'ok').all() and res.caption.tolist() == t.caption.tolist()
 
