@@ -26,6 +26,9 @@ def make_parser(func, # the command's function
                 aliases:dict|None=None, # {flag: [other spellings]}
                 consts:dict|None=None, # {flag: (the flag it sets, value)}, e.g. {'fp16': ('dtype', 'fp16')}
                 required:tuple=(), # flags the command cannot run without
+                compat:dict|None=None, # {switch: help}: switches other scripts pass that clipnb already does; accepted, no effect
+                launcher:bool=False, # runs under launchers: accept the legacy launcher's `--local-rank`
+                config:bool=False, # take flags from a YAML file too (`--config`)
                )->argparse.ArgumentParser:
     "The parser of a command: `anno_parser`'s, with aliases, flags that set another, `--log_level`/`--verbose`, required flags marked, one-line errors."
     p = anno_parser(func, prog)
@@ -36,15 +39,25 @@ def make_parser(func, # the command's function
     for flag, (dest, value) in (consts or {}).items():
         g = groups[dest] if dest in groups else groups.setdefault(dest, p.add_mutually_exclusive_group())
         g.add_argument(f'--{flag}', dest=dest, action='store_const', const=value, help=f'same as --{dest} {value}')
+    for flag, help in (compat or {}).items(): p.add_argument(f'--{flag}', action='store_true', help=help)
+    if launcher: p.add_argument('--local_rank', '--local-rank', type=int, default=None, help="set by the legacy launcher (python -m torch.distributed.launch); torchrun sets LOCAL_RANK instead")
+    if config: p.add_argument('--config', default=None, help='YAML file of flags (seed 001 keys too); flags on the command line win')
     p.add_argument('--log_level', default='WARNING', help='DEBUG, INFO, WARNING or ERROR (default: WARNING)')
     p.add_argument('--verbose', action='store_true', help='same as --log_level INFO')
     p.error = lambda msg: sys.exit(_fail(prog, f"{msg} (see --help)"))
     return p
 
-def _run(func, prog:str, kw:dict, required:tuple)->int:
-    level, verbose = kw.pop('log_level', 'WARNING'), kw.pop('verbose', False)
+def _log_level(kw:dict)->str:
+    level = kw.get('log_level') or 'WARNING'
+    return 'INFO' if kw.get('verbose') and str(level).upper() == 'WARNING' else level
+
+def _run(func, prog:str, kw:dict, required:tuple, drop:tuple=())->int:
     try:
-        setup_logging('INFO' if verbose and str(level).upper() == 'WARNING' else level)
+        setup_logging(_log_level(kw))
+        for k in ('log_level', 'verbose', 'config', *drop): kw.pop(k, None)
+        if 'local_rank' in kw:
+            from clipnb.dist import set_local_rank
+            set_local_rank(kw.pop('local_rank'))
         if missing := [r for r in required if kw.get(r) in (None, '')]: raise InputError(f"--{missing[0]} is required (see --help)")
         return func(**kw) or 0
     except InputError as e: logger.debug('bad input', exc_info=True); return _fail(prog, e)
@@ -54,6 +67,9 @@ def command(prog:str, # the command's name, as installed
             aliases:dict|None=None, # {flag: [other spellings]}
             consts:dict|None=None, # {flag: (the flag it sets, value)}
             required:tuple=(), # flags the command cannot run without
+            compat:dict|None=None, # {switch: help}: accepted, documented, no effect
+            launcher:bool=False, # accept the legacy launcher's `--local-rank`
+            config:bool=False, # accept `--config FILE.yaml`
            ):
     "Make a console command of a function: `make_parser`'s flags when run from the shell, the same checks and exit status when called from Python."
     def deco(func):
@@ -65,11 +81,19 @@ def command(prog:str, # the command's name, as installed
                 kw.update({k: v for k, v in kwargs.items() if k in ('log_level', 'verbose')})
                 return _run(func, prog, kw, required)
             return _f.main()
-        _f.parser = lambda: make_parser(func, prog, aliases, consts, required)
+        _f.parser = lambda: make_parser(func, prog, aliases, consts, required, compat, launcher, config)
         def main(argv:list|None=None)->int:
-            kw = vars(_f.parser().parse_args(sys.argv[1:] if argv is None else argv))
-            kw.pop('pdb', None); kw.pop('xtra', None)
-            return _run(func, prog, kw, required)
+            argv = sys.argv[1:] if argv is None else list(argv)
+            p = _f.parser()
+            try:  # argparse exits on --help and bad flags: the status is returned instead, as for every other outcome
+                kw = vars(p.parse_args(argv))
+                if kw.get('config'):  # the file's flags become defaults, so the command line's win
+                    from clipnb.entry import config_flags
+                    setup_logging(_log_level(kw)); p.set_defaults(**config_flags(kw['config'], p))
+                    kw = vars(p.parse_args(argv))
+            except SystemExit as e: return e.code
+            except InputError as e: return _fail(prog, e)
+            return _run(func, prog, kw, required, ('pdb', 'xtra', *(compat or {})))
         _f.main, _f.prog = main, prog
         return _f
     return deco
@@ -102,12 +126,17 @@ def _cpu_dtype(dtype:str|None)->str|None:
     return dtype
 
 # %% ../nbs/18_cli.ipynb #2fce9c37
-@command('clipnb_score', required=('csv_path',))
+_SCORE_COMPAT = {'save_results': 'write the results file: always done, to --output_dir/--results_file (accepted for seed 000)',
+                 'no_shuffle': 'keep the input order: always done, scoring never shuffles (accepted for seed 000)'}
+
+@command('clipnb_score', required=('csv_path',), compat=_SCORE_COMPAT, launcher=True, config=True)
 def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or image paths, and captions
               columns:str=None, # column mapping, e.g. 'caption_en:text,photo:url'
               output_dir:str='outputs', # results, summary, plots and report
               image_dir:str='outputs/images', # where downloaded images go
-              model_name:str='openai/clip-vit-base-patch32', # hub id or checkpoint folder
+              image_base_path:str=None, # the images are already in this folder (the table's relative paths or its URLs' file names): no download
+              model_name:str=None, # hub id or checkpoint folder (default: openai/clip-vit-base-patch32, or google/siglip-base-patch16-224 with --model_type siglip)
+              model_type:str=None, # clip or siglip: the family --model_name must be (default: any)
               device:str=None, # 'cpu', 'cuda' or None for the best available
               dtype:str=None, # autocast dtype: fp16 or bf16
               batch_size:int=64, # images per forward pass
@@ -130,7 +159,8 @@ def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or imag
     _output_dir(output_dir)
     r = run_pipeline(csv_path, output_dir, image_dir, model_name, device, dtype, max_workers, timeout, force_download, batch_size,
                      num_workers, distributed, world_size, rank, backend, results_file, group_col, parse_list(scores, 'scores'),
-                     overwrite=overwrite, columns=parse_columns(columns), dist_timeout=dist_timeout, progress=sys.stderr.isatty())
+                     overwrite=overwrite, columns=parse_columns(columns), dist_timeout=dist_timeout, progress=sys.stderr.isatty(),
+                     image_base_path=image_base_path, model_type=model_type)
     if 'rows' not in r: return 0  # another rank than 0: rank 0 reports
     s = json.loads(Path(r['summary']).read_text())
     if r['complete_already']: print(f"results already complete for this input, model and settings ({r['results']}.run.json): not scored again; --overwrite scores again")
@@ -139,9 +169,17 @@ def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or imag
     print(f"results: {r['results']}\nreport: {r['report']}")
 
 # %% ../nbs/18_cli.ipynb #d2a5cc02
-@command('clipnb_profile')
-def profile_cli(csv_path:str=None, # a pair table with local images (default: 256 generated 320x240 JPEGs)
+def _remote(csv_path, columns:dict|None)->bool:
+    "Whether a table has http(s) URLs to download."
+    from clipnb.data import read_pairs
+    pt = read_pairs(csv_path, columns)
+    return pt.kind == 'url' and bool(pt.df.url.astype(str).str.match(r'(?i)https?://').any())
+
+@command('clipnb_profile', config=True)
+def profile_cli(csv_path:str=None, # a pair table (default: 256 generated 320x240 JPEGs); URLs are downloaded first
                 columns:str=None, # column mapping, e.g. 'caption_en:text,photo:image_path'
+                image_dir:str='outputs/images', # where downloaded images go
+                image_base_path:str=None, # the images are already in this folder (the table's relative paths or its URLs' file names)
                 model_name:str=None, # hub id or checkpoint folder (default: CLIPModel(CLIPConfig()), random weights)
                 output_dir:str='outputs/profile', # profile.json, plots, profile.md
                 device:str=None, # 'cpu', 'cuda' or None for the best available
@@ -162,10 +200,13 @@ def profile_cli(csv_path:str=None, # a pair table with local images (default: 25
     from clipnb.feed import pair_table
     from clipnb.bench import make_vit_b32, bench_images
     from clipnb.profile import profile_report, Hardware, compare_settings, compare_markdown, default_vary
+    from clipnb.pipeline import prepare_images
     bss = parse_list(batch_sizes, 'batch_sizes', int)
     if min(bss + (batch_size,)) < 1: raise InputError(f"--batch_size {batch_size} / --batch_sizes {batch_sizes}: must be at least 1")
-    src = pair_table(csv_path, parse_columns(columns)) if csv_path else bench_images(tempfile.mkdtemp(), 256)
-    out = _output_dir(output_dir)
+    out, cols = _output_dir(output_dir), parse_columns(columns)
+    if csv_path and (image_base_path or _remote(csv_path, cols)):  # images to fetch or to find: the table of local files
+        csv_path = prepare_images(csv_path, image_dir, out, columns=cols, progress=sys.stderr.isatty(), image_base_path=image_base_path)
+    src = pair_table(csv_path, cols) if csv_path else bench_images(tempfile.mkdtemp(), 256)
     m = load_model(model_name, device, dtype) if model_name else make_vit_b32(device, dtype)
     hw = Hardware(machines, devices_per_machine, decode_cores or max(num_workers, 1), price_per_hour=price_per_hour)
     r = profile_report(src, m, out, batch_size, bss, num_workers, n_pairs, hw)
@@ -238,7 +279,7 @@ def _print_download(st:dict, manifest:Path):
     if st['errors']: print('errors: ' + ', '.join(f'{k} {v}' for k, v in st['errors'].items()))
     print(f"manifest: {manifest}\nstats: {manifest.with_name(manifest.stem + '_stats.json')}")
 
-@command('clipnb_download', aliases={'image_dir': ['output_dir']}, required=('csv_path',))
+@command('clipnb_download', aliases={'image_dir': ['output_dir']}, required=('csv_path',), launcher=True)
 def download_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) with a URL column
                  columns:str=None, # column mapping, e.g. 'photo:url'
                  image_dir:str='outputs/images', # where images, manifest and stats go (alias --output_dir)
@@ -300,7 +341,7 @@ def eval_retrieval_cli(model_name:str='openai/clip-vit-base-patch32', # hub id o
     _print_metrics(metrics); print(f"written: {out/'test_metric.json'}")
 
 # %% ../nbs/18_cli.ipynb #32cede9f
-@command('clipnb_train_contrastive', aliases={'dataset': ['csv_path'], 'batch_size': ['train_bs']}, consts=_DTYPE_FLAGS)
+@command('clipnb_train_contrastive', aliases={'dataset': ['csv_path'], 'batch_size': ['train_bs']}, consts=_DTYPE_FLAGS, launcher=True)
 def train_contrastive_cli(model_name:str='openai/clip-vit-base-patch32', # hub id or local checkpoint folder to start from
                           dataset:str='flickr8k', # 'flickr8k', 'flickr30k', a saved datasets folder or a table file (alias --csv_path)
                           columns:str=None, # column mapping for table files, e.g. 'caption_en:text'
@@ -345,7 +386,7 @@ def train_contrastive_cli(model_name:str='openai/clip-vit-base-patch32', # hub i
         print(f"best model: {res['best_model']}\ntest metrics: {Path(output_dir)/'test_metric.json'}")
 
 # %% ../nbs/18_cli.ipynb #b192b8c9
-@command('clipnb_train_shapes')
+@command('clipnb_train_shapes', launcher=True)
 def train_shapes_cli(output_dir:str='outputs/shapes-clip', # data, initial model and run go here
                      export_to:str=None, # also copy the best model here (clipnb/assets/shapes-clip to refresh the shipped one)
                      max_steps:int=-1, # stop after N steps (default: the recipe's epochs)
@@ -380,3 +421,7 @@ def flag_table(commands:dict|None=None, # {name: command} (default: `COMMANDS`)
     shared = [f'--{f}' for f in SHARED_FLAGS if f'--{f}' in cells]
     rows = shared + sorted(f for f in cells if f not in shared)
     return pd.DataFrame.from_dict({f: cells[f] for f in rows}, orient='index').reindex(columns=list(commands or COMMANDS)).fillna('')
+
+if __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', None) == 'clipnb.cli':  # python -m clipnb.cli COMMAND (not a notebook)
+    from clipnb.entry import main
+    sys.exit(main())

@@ -15,7 +15,8 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'DIST_TIMEOUT_S', 'dist_env', 'is_main', 'resolve_shard', 'dist_timeout', 'init_distributed', 'barrier',
-           'rank_device', 'free_port', 'run_id', 'write_marker', 'read_marker', 'wait_for_markers']
+           'rank_device', 'free_port', 'set_local_rank', 'spawns', 'run_id', 'write_marker', 'read_marker',
+           'wait_for_markers']
 
 # %% ../nbs/01_dist.ipynb #d1000006
 def dist_env()->tuple:
@@ -83,6 +84,30 @@ def rank_device(device:str|None=None, # what the user asked for: None/'auto', 'c
 def free_port()->int:
     "A free TCP port on 127.0.0.1, for a local process group."
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+# %% ../nbs/01_dist.ipynb #d1000041
+def set_local_rank(local_rank:int|None, # the launcher's `--local-rank` value, or None
+                  )->int:
+    "Record the legacy launcher's `--local-rank` in `LOCAL_RANK` (where `dist_env` and `rank_device` read it); `InputError` if the environment says otherwise."
+    env = os.environ.get('LOCAL_RANK')
+    if local_rank is None: return int(env or 0)
+    if local_rank < 0: raise InputError(f"--local-rank {local_rank}: must be 0 or more")
+    if env is not None and int(env) != local_rank: raise InputError(f"--local-rank {local_rank} contradicts LOCAL_RANK={env} set by the launcher")
+    os.environ['LOCAL_RANK'] = str(local_rank)
+    return local_rank
+
+def spawns(distributed:bool, # `--distributed`: start `world_size` local processes
+           world_size:int|None, # `--world_size`
+          )->bool:
+    "Whether `--distributed` must start its own processes: yes, unless a launcher already started this one (then `--world_size` may only repeat the launcher's)."
+    if not distributed: return False
+    launched = dist_env()[1]
+    if launched > 1:
+        if world_size is not None and world_size != launched: raise InputError(f"--world_size {world_size} contradicts the launcher's {launched} processes")
+        logger.info("--distributed under a launcher: this process is rank %d of its %d", dist_env()[0], launched)
+        return False
+    if (world_size or 1) < 2: raise InputError(f"--distributed needs --world_size of 2 or more (got {world_size})")
+    return True
 
 # %% ../nbs/01_dist.ipynb #d1000028
 _JOB_IDS = ('CLIPNB_RUN_ID', 'TORCHELASTIC_RUN_ID', 'SLURM_ARRAY_JOB_ID', 'SLURM_JOB_ID')

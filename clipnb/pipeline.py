@@ -6,17 +6,22 @@
 from __future__ import annotations
 import json, logging, time
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 import pandas as pd
 from .core import InputError, atomic_write, auroc, digest, dtype_name, file_digest, seed_everything
-from .dist import resolve_shard, run_id, write_marker, wait_for_markers, init_distributed, rank_device
+from .dist import resolve_shard, run_id, write_marker, wait_for_markers, init_distributed, rank_device, spawns
 from .data import read_pairs
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'prepare_images', 'run_pipeline', 'run_demo']
+__all__ = ['logger', 'DEFAULT_MODELS', 'prepare_images', 'run_pipeline', 'run_demo']
 
 # %% ../nbs/17_pipeline.ipynb #1461172c
+def _file_name(url:str)->str:
+    "The file name at the end of a URL's path ('' if it has none)."
+    return Path(unquote(urlparse(str(url)).path)).name
+
 def prepare_images(csv_path:str|Path, # the input table
                    image_dir:str|Path, # where downloaded images go
                    output_dir:str|Path, # where the table with local paths is written
@@ -28,31 +33,44 @@ def prepare_images(csv_path:str|Path, # the input table
                    world_size:int|None=None, # number of shards (default: from the launcher, or 1)
                    dist_timeout:float|None=None, # how long ranks wait for each other
                    progress:bool=True,
+                   image_base_path:str|Path|None=None, # images are already here: the table's relative paths, or its URLs' file names, in this folder
                   )->Path:
-    "The table to score: `csv_path` itself if its images are local paths, else a copy with the downloaded files' paths."
+    "The table to score: `csv_path` itself if its images are local paths; else a copy with each row's local file, found under `image_base_path` or downloaded into `image_dir`."
     from clipnb.download import download_images
     pt = read_pairs(csv_path, columns)  # fails early, naming the file, if columns are missing
-    if pt.kind == 'path': return Path(csv_path)
+    if pt.kind == 'path' and image_base_path is None: return Path(csv_path)
     rank, ws = resolve_shard(rank, world_size)
-    r = download_images(csv_path, image_dir, max_workers, timeout, force_download=force_download, columns=columns,
-                        rank=rank, world_size=ws, dist_timeout=dist_timeout, progress=progress)
     out = Path(output_dir)/'pairs_with_images.csv'
-    done, run = out.with_name(out.name + '.done'), run_id(digest(dict(input=file_digest(csv_path), images=str(Path(image_dir).resolve()), world_size=ws)))
-    if rank == 0:  # rank 0 merged the manifest: the table with local paths
-        ok = r.manifest.status.eq('ok')
+    key = dict(input=file_digest(csv_path), images=str(Path(image_base_path or image_dir).resolve()), local=image_base_path is not None, world_size=ws)
+    done, run = out.with_name(out.name + '.done'), run_id(digest(key))
+    if image_base_path is not None:
+        base = Path(image_base_path)
+        if not base.is_dir(): raise InputError(f"--image_base_path {base}: no such folder")
+        names = pt.df.image_path if pt.kind == 'path' else [_file_name(u) for u in pt.df.url]
+        paths = [str((base/n).resolve()) if n else '' for n in names]
+        errors = ['' if n else f"no file name in {u!r} to look for in {base}" for n, u in zip(names, pt.df.get('url', names))]
+    else:
+        r = download_images(csv_path, image_dir, max_workers, timeout, force_download=force_download, columns=columns,
+                            rank=rank, world_size=ws, dist_timeout=dist_timeout, progress=progress)
+        if rank == 0:  # rank 0 merged the manifest
+            ok = r.manifest.status.eq('ok')
+            paths = [str((r.manifest_path.parent/p).resolve()) if o else '' for p, o in zip(r.manifest.image_path, ok)]
+            errors = r.manifest.error.where(~ok, '').tolist()
+    if rank == 0:  # the table with local paths
         t = pt.raw.copy()
-        t['image_path'] = [str((r.manifest_path.parent/p).resolve()) if o else '' for p, o in zip(r.manifest.image_path, ok)]
-        t['download_error'] = r.manifest.error.where(~ok, '').tolist()
+        t['image_path'], t['download_error'] = paths, errors
         out.parent.mkdir(parents=True, exist_ok=True); atomic_write(out, t.to_csv(index=False))
         if ws > 1: write_marker(done, run)
     else: wait_for_markers([done], run, dist_timeout)
     return out
 
 # %% ../nbs/17_pipeline.ipynb #d201c73d
+DEFAULT_MODELS = {'clip': 'openai/clip-vit-base-patch32', 'siglip': 'google/siglip-base-patch16-224'}  # seed 000's, by --model_type
+
 def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
                  output_dir:str|Path='outputs', # results, summary, plots and report
                  image_dir:str|Path='outputs/images', # downloaded images
-                 model_name:str='openai/clip-vit-base-patch32', # hub id or checkpoint folder
+                 model_name:str|None=None, # hub id or checkpoint folder (default: `DEFAULT_MODELS[model_type]`)
                  device:str|None=None, # None/'auto', 'cpu', 'cuda'
                  dtype:str|None=None, # autocast dtype: 'fp16', 'bf16' or None
                  max_workers:int=16, # download threads
@@ -72,6 +90,8 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
                  columns:dict|None=None, # {file column: clipnb column}
                  dist_timeout:float|None=None, # how long ranks wait for each other (see `clipnb.dist.dist_timeout`)
                  progress:bool=True,
+                 image_base_path:str|Path|None=None, # images are already here (see `prepare_images`); nothing is downloaded
+                 model_type:str|None=None, # 'clip' or 'siglip': the family the model must be, and the default model's
                 )->dict:
     "Download (if needed), score every pair, and write the statistics, plots and HTML report; returns what was written."
     from clipnb.models import load_model
@@ -82,13 +102,17 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
     t0 = time.perf_counter()
     if scores: check_scores(tuple(scores))
     check_batching(batch_size, num_workers)
-    if distributed and (world_size or 1) < 2: raise InputError(f"--distributed needs --world_size of 2 or more (got {world_size})")
+    if model_type not in (None, *DEFAULT_MODELS): raise InputError(f"--model_type {model_type}: one of {', '.join(DEFAULT_MODELS)}")
+    model_name = model_name or DEFAULT_MODELS[model_type or 'clip']
+    distributed = spawns(distributed, world_size)  # under a launcher, --distributed joins its processes
     read_pairs(csv_path, columns)  # the table and its columns, before anything else
     rank, ws = (0, 1) if distributed else resolve_shard(rank, world_size)
     if ws > 1: init_distributed(backend, dist_timeout)
     model = load_model(model_name, 'cpu' if distributed else rank_device(device), None if distributed else dtype)
+    if model_type and model.is_siglip != (model_type == 'siglip'): raise InputError(f"--model_type {model_type}: {model_name} is a {model.family} model")
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
-    table = prepare_images(csv_path, image_dir, out, max_workers, timeout, force_download, columns, rank, ws, dist_timeout, progress and rank == 0)
+    table = prepare_images(csv_path, image_dir, out, max_workers, timeout, force_download, columns, rank, ws, dist_timeout, progress and rank == 0,
+                           image_base_path)
     results = out/results_file
     t1 = time.perf_counter()
     kw = dict(batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, scores=scores, columns=columns, dist_timeout=dist_timeout)

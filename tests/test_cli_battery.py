@@ -18,8 +18,10 @@ def t(tmp_path_factory):
     pd.DataFrame({'url': ['http://x/a.jpg'], 'desc': ['a dog']}).to_csv(d/'nocap.csv', index=False)
     pd.DataFrame({'caption': ['a dog'], 'label': [1]}).to_csv(d/'nourl.csv', index=False)
     (d/'a_file').write_text('not a folder')
+    (d/'unknown.yaml').write_text('csv_path: x.csv\nresize: 800\n')
+    (d/'badvalue.yaml').write_text('batch_size: ten\n')
     return dict(d=d, urls=files.urls_csv, labels=files.labels_csv, tsv=files.tsv, hf=files.hf, missing=d/'missing.csv', nocap=d/'nocap.csv',
-                nourl=d/'nourl.csv', file=d/'a_file', nomodel=d/'no-such-model', out=d/'out')
+                nourl=d/'nourl.csv', file=d/'a_file', nomodel=d/'no-such-model', out=d/'out', unknown=d/'unknown.yaml', badvalue=d/'badvalue.yaml')
 
 # (command, arguments, what the one line must name)
 CASES = [
@@ -30,6 +32,14 @@ CASES = [
     ('clipnb_score', ['--csv_path', '{urls}', '--model_name', '{nomodel}'], "--model_name '{nomodel}': cannot load it"),
     ('clipnb_score', ['--csv_path', '{urls}', '--world_size', '2'], '--world_size 2 without --rank'),
     ('clipnb_score', ['--output_dir', '{out}'], '--csv_path is required'),
+    ('clipnb_score', ['--config', '{missing}.yaml'], 'missing.csv.yaml: no such file'),
+    ('clipnb_score', ['--config', '{unknown}'], 'unknown.yaml: unknown key resize'),
+    ('clipnb_score', ['--config', '{badvalue}', '--csv_path', '{urls}'], "badvalue.yaml: batch_size: 'ten' is not int"),
+    ('clipnb_score', ['--csv_path', '{urls}', '--model_type', 'vit', '--output_dir', '{out}/mt'], '--model_type vit: one of clip, siglip'),
+    ('clipnb_score', ['--csv_path', '{urls}', '--model_name', MODEL, '--model_type', 'siglip', '--output_dir', '{out}/mt'], 'is a clip model'),
+    ('clipnb_score', ['--csv_path', '{urls}', '--image_base_path', '{out}/nowhere', '--model_name', MODEL, '--output_dir', '{out}/ib'], 'nowhere: no such folder'),
+    ('clipnb_score', ['--csv_path', '{urls}', '--distributed', '--world_size', '1', '--output_dir', '{out}/d'], '--distributed needs --world_size of 2 or more'),
+    ('clipnb_score', ['--csv_path', '{urls}', '--local-rank=-1'], '--local-rank -1: must be 0 or more'),
     ('clipnb_download', ['--csv_path', '{missing}'], 'missing.csv: no such file'),
     ('clipnb_download', ['--csv_path', '{nourl}'], 'nourl.csv: no url column (found: caption, label)'),
     ('clipnb_download', ['--csv_path', '{urls}', '--image_size', '0', '--image_dir', '{out}/dl'], '--image_size 0'),
@@ -43,6 +53,10 @@ CASES = [
     ('clipnb_profile', ['--csv_path', '{nocap}', '--model_name', MODEL], 'nocap.csv: no text column'),
     ('clipnb_profile', ['--csv_path', '{urls}', '--model_name', MODEL, '--batch_sizes', '1,x'], "--batch_sizes '1,x'"),
     ('clipnb_profile', ['--csv_path', '{urls}', '--model_name', MODEL, '--dtype', 'fp8'], "dtype='fp8'"),
+    ('clipnb_profile', ['--config', '{unknown}'], 'unknown.yaml: unknown key resize'),
+    ('clipnb_download', ['--csv_path', '{urls}', '--local_rank', 'x'], "argument --local_rank/--local-rank: invalid int value: 'x'"),
+    ('clipnb', ['scroe', '--csv_path', '{urls}'], "'scroe' is not a command; one of: score"),
+    ('clipnb', ['--local-rank=0'], 'no command given; one of: score'),
     ('clipnb_demo', ['--model_name', '{nomodel}', '--output_dir', '{out}/demo'], "--model_name '{nomodel}': cannot load it"),
     ('clipnb_demo', ['--n_images', '0', '--output_dir', '{out}/demo'], '--n_images 0'),
     ('clipnb_demo', ['--output_dir', '{file}'], 'a_file: is a file, not a folder'),

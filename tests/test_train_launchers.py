@@ -1,4 +1,4 @@
-"""`clipnb_train_contrastive` runs unchanged under torchrun and accelerate launch (2 CPU processes,
+"""`clipnb_train_contrastive` runs unchanged under torchrun, the legacy launcher and accelerate launch (2 CPU processes,
 gloo): it learns (test R@5 well above the untrained model's), keeps the best model, writes test metrics, and only rank 0 prints."""
 import json, os, subprocess, sys
 from pathlib import Path
@@ -38,6 +38,12 @@ ENV = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', TOKENIZERS_PARAL
 def test_torchrun(tiny, tmp_path):
     files, model, untrained = tiny
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2'] + _train_args(files, model, tmp_path/'run')
+    _check(subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV), tmp_path/'run', untrained)
+
+def test_legacy_launcher(tiny, tmp_path):
+    # python -m torch.distributed.launch passes --local-rank=N to the script (here the console script) and sets the rest in the environment
+    files, model, untrained = tiny
+    cmd = [sys.executable, '-m', 'torch.distributed.launch', '--nproc_per_node=2', f'--master_port={free_port()}'] + _train_args(files, model, tmp_path/'run')
     _check(subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=ENV), tmp_path/'run', untrained)
 
 def test_accelerate_launch(tiny, tmp_path):
