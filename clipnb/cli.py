@@ -9,6 +9,7 @@ from functools import wraps
 from pathlib import Path
 from fastcore.script import Param, anno_parser, store_true
 from .core import InputError, setup_logging
+from .dist import LOCAL_RANK_FLAGS
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def make_parser(func, # the command's function
         g = groups[dest] if dest in groups else groups.setdefault(dest, p.add_mutually_exclusive_group())
         g.add_argument(f'--{flag}', dest=dest, action='store_const', const=value, help=f'same as --{dest} {value}')
     for flag, help in (compat or {}).items(): p.add_argument(f'--{flag}', action='store_true', help=help)
-    if launcher: p.add_argument('--local_rank', '--local-rank', type=int, default=None, help="set by the legacy launcher (python -m torch.distributed.launch); torchrun sets LOCAL_RANK instead")
+    if launcher: p.add_argument(*LOCAL_RANK_FLAGS, type=int, default=None, help="set by the legacy launcher (python -m torch.distributed.launch); torchrun sets LOCAL_RANK instead")
     if config: p.add_argument('--config', default=None, help='YAML file of flags (seed 001 keys too); flags on the command line win')
     p.add_argument('--log_level', default='WARNING', help='DEBUG, INFO, WARNING or ERROR (default: WARNING)')
     p.add_argument('--verbose', action='store_true', help='same as --log_level INFO')
@@ -176,7 +177,7 @@ def _remote(csv_path, columns:dict|None)->bool:
     return pt.kind == 'url' and bool(pt.df.url.astype(str).str.match(r'(?i)https?://').any())
 
 @command('clipnb_profile', config=True)
-def profile_cli(csv_path:str=None, # a pair table (default: 256 generated 320x240 JPEGs); URLs are downloaded first
+def profile_cli(csv_path:str=None, # a pair table (default: 256 generated 320x240 JPEGs); http(s) URLs are downloaded first
                 columns:str=None, # column mapping, e.g. 'caption_en:text,photo:image_path'
                 image_dir:str='outputs/images', # where downloaded images go
                 image_base_path:str=None, # the images are already in this folder (the table's relative paths or its URLs' file names)

@@ -14,9 +14,9 @@ from .core import InputError, atomic_write
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'DIST_TIMEOUT_S', 'dist_env', 'is_main', 'resolve_shard', 'dist_timeout', 'init_distributed', 'barrier',
-           'rank_device', 'free_port', 'set_local_rank', 'spawns', 'run_id', 'write_marker', 'read_marker',
-           'wait_for_markers']
+__all__ = ['logger', 'DIST_TIMEOUT_S', 'LOCAL_RANK_FLAGS', 'dist_env', 'is_main', 'resolve_shard', 'dist_timeout',
+           'init_distributed', 'barrier', 'rank_device', 'free_port', 'set_local_rank', 'spawns', 'run_id',
+           'write_marker', 'read_marker', 'wait_for_markers']
 
 # %% ../nbs/01_dist.ipynb #d1000006
 def dist_env()->tuple:
@@ -86,6 +86,8 @@ def free_port()->int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 # %% ../nbs/01_dist.ipynb #d1000041
+LOCAL_RANK_FLAGS = ('--local_rank', '--local-rank')  # how the legacy launcher passes it (before PyTorch 2.0, and since)
+
 def set_local_rank(local_rank:int|None, # the launcher's `--local-rank` value, or None
                   )->int:
     "Record the legacy launcher's `--local-rank` in `LOCAL_RANK` (where `dist_env` and `rank_device` read it); `InputError` if the environment says otherwise."

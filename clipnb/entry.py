@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging, shlex, sys
 from pathlib import Path
 from .core import InputError
+from .dist import LOCAL_RANK_FLAGS
 
 logger = logging.getLogger(__name__)
 
@@ -14,8 +15,6 @@ logger = logging.getLogger(__name__)
 __all__ = ['logger', 'SEED001_KEYS', 'SEED_SCRIPTS', 'SEED_COMMANDS', 'usage', 'main', 'config_flags', 'from_seed']
 
 # %% ../nbs/19_entry.ipynb #e1900008
-_LAUNCHER_FLAGS = ('--local-rank', '--local_rank')
-
 def _commands()->dict:
     from clipnb.cli import COMMANDS
     return {k.removeprefix('clipnb_'): v for k, v in COMMANDS.items()}
@@ -32,7 +31,7 @@ def main(argv:list|None=None, # the arguments (default: `sys.argv[1:]`)
     "`clipnb COMMAND [flags]`: run one of clipnb's commands (`score`, `download`, …) with its flags; the exit status is the command's."
     argv = list(sys.argv[1:] if argv is None else argv)
     lead = []  # the legacy launcher's --local-rank=N comes before the command's name: it goes to the command
-    while argv and argv[0].split('=')[0] in _LAUNCHER_FLAGS:
+    while argv and argv[0].split('=')[0] in LOCAL_RANK_FLAGS:
         lead.append(argv.pop(0))
         if '=' not in lead[-1] and argv: lead.append(argv.pop(0))
     if argv and argv[0] in ('-h', '--help'): print(usage()); return 0
@@ -46,17 +45,16 @@ def main(argv:list|None=None, # the arguments (default: `sys.argv[1:]`)
 # %% ../nbs/19_entry.ipynb #e1900016
 SEED001_KEYS = {'pretrained_model': 'model_name', 'use_cuda': 'device', 'image_path': 'image_base_path', 'img_resize': None}  # seed 001's keys that are not flags
 
-def _seed001(key:str, value, file:Path)->tuple:
-    "(flag, value) for one of seed 001's keys; (flag, None) leaves the flag's default."
-    if key == 'pretrained_model': return 'model_name', str(value)
+def _seed001(key:str, value, file:Path):
+    "The value of `SEED001_KEYS[key]`'s flag for one of seed 001's keys; None leaves the flag's default."
+    if key == 'pretrained_model': return str(value)
     if key == 'use_cuda':
         if not isinstance(value, bool): raise InputError(f"--config {file}: use_cuda: {value!r} is not true or false")
         import torch
-        if value and not torch.cuda.is_available(): logger.warning("%s: use_cuda: true, but CUDA is not available: running on the CPU", file); return 'device', 'cpu'
-        return 'device', 'cuda' if value else 'cpu'
-    if key == 'image_path': return 'image_base_path', None if str(value).strip().lower() == 'url' else str(value)
+        if value and not torch.cuda.is_available(): logger.warning("%s: use_cuda: true, but CUDA is not available: running on the CPU", file); return 'cpu'
+        return 'cuda' if value else 'cpu'
+    if key == 'image_path': return None if str(value).strip().lower() == 'url' else str(value)
     logger.warning("%s: img_resize: %s ignored: the model's processor resizes every image to its input size", file, value)
-    return None, None
 
 def config_flags(path:str|Path, # a YAML file of `key: value` lines
                  parser, # the command's `argparse` parser (`score_cli.parser()`)
@@ -75,7 +73,7 @@ def config_flags(path:str|Path, # a YAML file of `key: value` lines
     out, source = {}, {}
     for key, value in cfg.items():
         key = str(key)
-        flag, value = _seed001(key, value, p) if key in SEED001_KEYS else (key.replace('-', '_'), value)
+        flag, value = (SEED001_KEYS[key], _seed001(key, value, p)) if key in SEED001_KEYS else (key.replace('-', '_'), value)
         if flag is None: continue
         a = acts[flag]
         if a.dest in source: raise InputError(f"--config {p}: {source[a.dest]} and {key} both set --{a.dest}")
