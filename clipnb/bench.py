@@ -22,7 +22,7 @@ from .download import download_images, Downloaded
 from .testing import ImageServer
 
 # %% auto #0
-__all__ = ['make_vit_b32', 'bench_images', 'bench_scoring', 'bench_download', 'bench_mixed']
+__all__ = ['make_vit_b32', 'bench_images', 'bench_scoring', 'bench_download', 'bench_mixed', 'bench_serve', 'bench_match_shapes']
 
 # %% ../nbs/91_bench.ipynb #1d97ea65
 def make_vit_b32(device:str|None=None, dtype:str|None=None, seed:int=0)->ImageTextModel:
@@ -200,3 +200,128 @@ def bench_mixed(n:int=1000, latency:float=0.05, threads:int=16, timeout:float=2.
                 clean_good_done_s=round(clean_s, 2), mixed_good_done_s=round(good_s, 2), mixed_all_done_s=round(r.stats['wall_s'], 2),
                 slow_fault_thread_s=held, bound_good_done_s=round(clean_s + held / threads, 2),
                 good_images_per_s_clean=round(n / clean_s, 1), good_images_per_s_mixed=round(good_ok / good_s, 1), errors=r.stats['errors'])
+
+# %% ../nbs/91_bench.ipynb #be910021
+def _wait_health(url:str, proc, timeout:float=300.):
+    import httpx
+    t = time.monotonic()
+    while time.monotonic() - t < timeout:
+        if proc.poll() is not None: raise RuntimeError(f"the server exited: {proc.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(url + '/health', timeout=1).status_code == 200: return
+        except httpx.TransportError: pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer /health in {timeout:g} s")
+
+def bench_serve(n:int=256, # pairs (distinct images and captions), one request each
+                clients:int=16, # concurrent clients
+                batch_size:int=64, # score_pairs' batch, and the server's --max_batch
+                max_wait_ms:float=10., # the server's --max_wait_ms
+                num_workers:int=1, # score_pairs' decoding processes
+                device:str='cpu', # where the model runs
+                model_dir:str|Path|None=None, # a checkpoint (default: `make_vit_b32` saved)
+                out_dir:str|Path|None=None, # scratch folder
+               )->dict:
+    "In one run: `score_pairs`' batch pairs/s, then `clipnb_serve` (a real uvicorn) under `clients` concurrent clients on the same pairs: pairs/s, p50/p99 latency."
+    import httpx
+    from clipnb.models import load_model
+    from clipnb.dist import free_port
+    out = Path(out_dir or tempfile.mkdtemp())
+    csv = bench_images(out, n); pairs = pd.read_csv(csv)
+    if model_dir is None:
+        vit = make_vit_b32(device); model_dir = out/'vit-b32'; vit.model.save_pretrained(model_dir); vit.processor.save_pretrained(model_dir); del vit
+    m = load_model(model_dir, device)
+    pairs.head(batch_size).to_csv(out/'warm.csv', index=False)
+    score_pairs(out/'warm.csv', m, out/'warm_results.csv', batch_size=batch_size, num_workers=0, progress=False, overwrite=True)
+    t0 = time.perf_counter()
+    score_pairs(csv, m, out/'results.csv', batch_size=batch_size, num_workers=num_workers, progress=False, overwrite=True)
+    batch_s = time.perf_counter() - t0
+    del m
+    port = free_port(); url = f'http://127.0.0.1:{port}'
+    proc = subprocess.Popen([sys.executable, '-m', 'clipnb.cli', 'serve', '--model', str(model_dir), '--threshold', '0.2', '--port', str(port),
+                             '--device', device, '--max_batch', str(batch_size), '--max_wait_ms', str(max_wait_ms)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, HF_HUB_OFFLINE='1'))
+    try:
+        _wait_health(url, proc)
+        bodies = [((out/p).read_bytes(), c) for p, c in zip(pairs.image_path, pairs.caption)]
+        def post(c, i):
+            t = time.perf_counter()
+            r = c.post(url + '/score', files={'image': ('i.jpg', bodies[i][0], 'image/jpeg')}, data={'text': bodies[i][1]}, timeout=600)
+            if r.status_code != 200: raise RuntimeError(r.text)
+            return time.perf_counter() - t, i, r.json()['similarity_score']
+        with httpx.Client() as c: [post(c, i) for i in range(min(batch_size, n))]  # warm-up
+        def client(k):
+            with httpx.Client() as c: return [post(c, i) for i in range(k, n, clients)]
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(clients) as ex: got = [x for xs in ex.map(client, range(clients)) for x in xs]
+        serve_s = time.perf_counter() - t0
+        health = httpx.get(url + '/health').json()
+    finally: proc.terminate(); proc.wait(30)
+    ref = pd.read_csv(out/'results.csv')
+    lat = np.array([g[0] for g in got]) * 1000
+    served = {i: s for _, i, s in got}
+    return dict(pairs=n, clients=clients, batch_size=batch_size, max_wait_ms=max_wait_ms, batch_pairs_per_s=n / batch_s, server_pairs_per_s=n / serve_s,
+                ratio=batch_s / serve_s, p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)),
+                mean_pairs_per_pass=health['pairs'] / max(health['passes'], 1),
+                max_abs_diff=float(max(abs(served[i] - ref.cosine[i]) for i in range(n))), device=device)
+
+# %% ../nbs/91_bench.ipynb #be910031
+def _attribute_test(pos:pd.DataFrame, attr:str, seed:int)->pd.DataFrame:
+    "Each match whose caption names `attr`, and the same caption with only `attr` changed as its mismatch."
+    from clipnb.classify import swap_attribute
+    rng = np.random.default_rng(seed)
+    neg = [(r.image_path, t) for r in pos.itertuples() if (t := swap_attribute(r.text, attr, rng)) is not None]
+    keep = pos[pos.text.map(lambda t: swap_attribute(t, attr, np.random.default_rng(0)) is not None)]
+    return pd.concat([keep[['image_path', 'text']].assign(label=1), pd.DataFrame(neg, columns=['image_path', 'text']).assign(label=0)], ignore_index=True)
+
+def _detect(pred, root:Path, df:pd.DataFrame)->tuple:
+    "(cosine, head probability or None) per row."
+    ims = sorted(set(df.image_path)); where = {p: i for i, p in enumerate(ims)}
+    ie = pred.model.encode_images([root/p for p in ims], 256); te = pred.model.encode_texts(df.text.tolist(), 256)
+    sc = pred.scores(ie[torch.tensor([where[p] for p in df.image_path])], te)
+    return sc['similarity_score'], sc.get('probability')
+
+def bench_match_shapes(out_dir:str|Path|None=None, # scratch folder
+                       n_images:int=1500, # shapes images (70% train, 15% validation, 15% test); new draws, not the shapes model's data
+                       seed:int=11, # data seed
+                       negatives:str='random:1,attribute:1', # generated training mismatches
+                       epochs:tuple=(10, 4), # epochs with the backbone frozen, fine-tuned
+                       backbone_lr:float=1e-4, # fine-tuning learning rate of the backbone
+                       criterion:str='max_f1', # threshold choice on validation, for all three detectors
+                       device:str='cpu', # where to train
+                      )->pd.DataFrame:
+    "Accuracy, F1 and AUROC of the zero-shot cosine threshold and of heads (frozen, fine-tuned backbone) on random and one-attribute mismatches."
+    from clipnb.synthetic import write_shapes
+    from clipnb.shapes import shapes_model_path
+    from clipnb.classify import ClassifierConfig, train_classifier, ATTRIBUTES
+    from clipnb.predict import MatchPredictor
+    from clipnb.threshold import choose_threshold, binary_metrics, curves
+    out = Path(out_dir or tempfile.mkdtemp())
+    files = write_shapes(out/'data', n_images=n_images, seed=seed, splits=(0.7, 0.15, 0.15))
+    lab, root = pd.read_csv(files.labels_csv), files.root
+    split = {s: lab[lab.split == s].drop(columns='split').reset_index(drop=True) for s in ('train', 'validation', 'test')}
+    vpos = split['validation'][split['validation'].label == 1]
+    val = pd.concat([split['validation']] + [_attribute_test(vpos, a, seed).query('label == 0') for a in ATTRIBUTES], ignore_index=True)
+    split['train'].to_csv(root/'train.csv', index=False); val.to_csv(root/'val.csv', index=False)
+    tpos = split['test'][split['test'].label == 1]
+    tests = {'random': split['test'], **{f'one attribute: {a}': _attribute_test(tpos, a, seed + 1) for a in ATTRIBUTES}}
+    zs = MatchPredictor.load(shapes_model_path(), device, threshold=0.)
+    zs.threshold = choose_threshold(_detect(zs, root, val)[0], val.label, criterion)['threshold']
+    detectors, secs = {'zero-shot cosine': (zs, 0)}, {}
+    for name, frozen, ep in (('head, frozen backbone', True, epochs[0]), ('head, fine-tuned backbone', False, epochs[1])):
+        t0 = time.perf_counter()
+        r = train_classifier(ClassifierConfig(str(root/'train.csv'), str(root/'val.csv'), str(out/name.split()[1]), str(shapes_model_path()), epochs=ep,
+                                              batch_size=128, freeze_backbone=frozen, backbone_lr=backbone_lr, negatives=negatives, criterion=criterion,
+                                              device=device, overwrite=True, seed=0))
+        detectors[name] = (MatchPredictor.load(r['best_model'], device), time.perf_counter() - t0)
+    rows = []
+    for dname, (pred, train_s) in detectors.items():
+        for tname, df in tests.items():
+            cos, prob = _detect(pred, root, df)
+            s = prob if prob is not None else cos
+            m = binary_metrics(s, df.label, pred.threshold)
+            rows.append(dict(detector=dname, test=tname, pairs=len(df), accuracy=m['accuracy'], f1=m['f1'], auroc=curves(s, df.label)['auroc'],
+                             threshold=pred.threshold, train_s=train_s))
+    res = pd.DataFrame(rows)
+    res.attrs.update(n_images=n_images, seed=seed, negatives=negatives, epochs=epochs, criterion=criterion, train_examples=len(split['train']), val_pairs=len(val))
+    return res

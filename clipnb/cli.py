@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['logger', 'COMMANDS', 'SHARED_FLAGS', 'make_parser', 'command', 'parse_columns', 'parse_list', 'score_cli',
            'profile_cli', 'demo', 'validate_cli', 'download_cli', 'eval_retrieval_cli', 'train_contrastive_cli',
-           'train_shapes_cli', 'flag_table']
+           'train_shapes_cli', 'train_classifier_cli', 'predict_cli', 'serve_cli', 'flag_table']
 
 # %% ../nbs/18_cli.ipynb #c1800002
 def _fail(prog:str, msg, code:int=2)->int:
@@ -403,10 +403,122 @@ def train_shapes_cli(output_dir:str='outputs/shapes-clip', # data, initial model
     _print_metrics(r['metrics']); print(f"match/mismatch AUROC {r['auroc']:.4f}")
     if export_to: print(f"exported to {export_model(Path(output_dir)/'run', export_to)}")
 
+# %% ../nbs/18_cli.ipynb #c1800031
+def _print_reports(reps):
+    for r in reps: print(r)
+
+@command('clipnb_train_classifier', aliases={'model_name': ['model']}, consts=_DTYPE_FLAGS, launcher=True)
+def train_classifier_cli(train_csv:str=None, # labelled table: image_path, text, label (1 match, 0 mismatch)
+                         val_csv:str=None, # labelled validation table: best checkpoint and the threshold
+                         image_base_path:str=None, # folder the tables' image paths are relative to (default: each table's folder)
+                         model_name:str='openai/clip-vit-base-patch32', # hub id or checkpoint folder to start from (alias --model)
+                         output_dir:str='fine_tuned_clip', # best_model/, checkpoint_epoch_N/, final_model/, plots/
+                         columns:str=None, # column mapping for both tables, e.g. 'caption:text,img:image_path,is_match:label'
+                         epochs:int=5, # passes over the training examples
+                         batch_size:int=32, # pairs per device per step
+                         learning_rate:float=1e-3, # the head's peak learning rate
+                         backbone_lr:float=1e-5, # the backbone's peak learning rate (ignored with --freeze_backbone)
+                         weight_decay:float=0.01, # AdamW weight decay
+                         num_workers:int=0, # DataLoader processes that decode images
+                         device:str=None, # 'cpu', 'cuda' or None for the best available
+                         dtype:str=None, # autocast dtype: fp16 (CUDA; bf16 on a CPU) or bf16 (alias --fp16, --bf16)
+                         validate_data:store_true=False, # validate both tables (columns, images, labels), print the reports and stop
+                         freeze_backbone:store_true=False, # train the head only
+                         negatives:str=None, # generated mismatches per given match, e.g. 'random:1,hard:1,attribute:1'
+                         criterion:str='max_f1', # threshold choice on validation: max_f1, max_accuracy, youden, precision>=P, recall>=R
+                         temperature_scaling:store_true=False, # calibrate probabilities with a temperature fitted on validation
+                         hidden:int=256, # the head's hidden units
+                         dropout:float=0.1, # the head's dropout
+                         resume:str=None, # a checkpoint_epoch_N folder, or 'latest'
+                         overwrite:store_true=False, # start again in an output_dir that holds a run
+                         seed:int=42, # initialisation, shuffling, dropout and generated negatives
+                        )->int:
+    "Fine-tune CLIP/SigLIP with a classification head for match/mismatch (seed 002's train_clip.py flags); torchrun works unchanged."
+    from clipnb.classify import ClassifierConfig, train_classifier, validate_labelled
+    from clipnb.dist import is_main
+    if not (train_csv and val_csv): raise InputError(f"--train_csv and --val_csv are required (see --help)")
+    if validate_data:
+        reps = [validate_labelled(p, image_base_path, parse_columns(columns), progress=sys.stderr.isatty()) for p in (train_csv, val_csv)]
+        _print_reports(reps); return 0 if all(r.ok for r in reps) else 1
+    cfg = ClassifierConfig(train_csv, val_csv, output_dir, model_name, image_base_path, epochs, batch_size, learning_rate, backbone_lr, weight_decay,
+                           num_workers=num_workers, device=device, dtype=_cpu_dtype(dtype), freeze_backbone=freeze_backbone, hidden=hidden, dropout=dropout,
+                           negatives=negatives, criterion=criterion, temperature_scaling=temperature_scaling, resume=resume, overwrite=overwrite,
+                           seed=seed, columns=parse_columns(columns), progress=sys.stderr.isatty())
+    _output_dir(output_dir)
+    r = train_classifier(cfg)
+    if not is_main(): return 0
+    print(r['history'].drop(columns=['lr']).round(4).to_string(index=False))
+    st, zs = r['stats'], r['zero_shot']
+    ch, zc = st['validation']['chosen'], zs['chosen']
+    print(f"best epoch {st['best_epoch']}; threshold {st['threshold']:.4f} on the probability ({st['criterion']}), temperature {st['temperature']:.3f}")
+    print(f"validation, head:      accuracy {ch['accuracy']:.4f}  F1 {ch['f1']:.4f}  AUROC {st['validation']['auroc']:.4f}")
+    print(f"validation, zero-shot: accuracy {zc['accuracy']:.4f}  F1 {zc['f1']:.4f}  AUROC {zs['auroc']:.4f}  (cosine >= {zc['threshold']:.4f})")
+    print(f"trained in {st['seconds']:.1f}s\nbest model: {r['best_model']}\nfinal model: {r['final_model']}\nplots: {Path(output_dir)/'plots'}")
+
+@command('clipnb_predict', aliases={'model_name': ['model'], 'csv_path': ['csv']})
+def predict_cli(model_name:str='openai/clip-vit-base-patch32', # a clipnb_train_classifier model folder, or any CLIP/SigLIP checkpoint (alias --model)
+                image:str=None, # one image file (with --text)
+                text:str=None, # its caption
+                threshold:float=None, # decision threshold (default: the model's own; required for a plain checkpoint)
+                csv_path:str=None, # a table of image_path,text rows to predict (alias --csv)
+                image_base_path:str=None, # folder the table's image paths are relative to (default: the table's folder)
+                output:str='predictions.csv', # the CSV --csv writes
+                columns:str=None, # column mapping, e.g. 'caption:text,img:image_path'
+                batch_size:int=64, # rows per forward pass
+                device:str=None, # 'cpu', 'cuda' or None for the best available
+                dtype:str=None, # autocast dtype: fp16 or bf16
+               )->int:
+    "Match or mismatch for one image and text (a boxed result) or for every row of a table (a CSV), as seed 002's inference_clip.py."
+    import pandas as pd
+    from clipnb.predict import MatchPredictor, predict_table, format_result
+    if not ((image and text) or csv_path): raise InputError("give --image and --text for one pair, or --csv for a table (see --help)")
+    if csv_path and (image or text): raise InputError("give either --image/--text or --csv, not both")
+    if image and not Path(image).is_file(): raise InputError(f"--image {image}: no such file")
+    if csv_path and not Path(csv_path).exists(): raise InputError(f"--csv {csv_path}: no such file")
+    if not sys.stderr.isatty(): from transformers.utils import logging as hf; hf.disable_progress_bar()
+    pred = MatchPredictor.load(model_name, device, dtype, threshold)
+    if image:
+        r = pred.predict(image, text)
+        print(format_result(r)); return 0
+    st = predict_table(pred, csv_path, output, image_base_path, batch_size, parse_columns(columns), progress=sys.stderr.isatty())
+    p = pd.read_csv(st['output'])
+    s = p.similarity_score.dropna()
+    print(f"{st['rows']} rows: {st['matches']} match, {st['rows'] - st['matches'] - st['errors']} mismatch, {st['errors']} errors "
+          f"({pred.score_name} >= {pred.threshold:.4f})")
+    if len(s): print(f"similarity score: mean {s.mean():.4f}, std {s.std():.4f}, min {s.min():.4f}, max {s.max():.4f}")
+    print(f"predictions: {st['output']}")
+
+@command('clipnb_serve', aliases={'model_name': ['model']})
+def serve_cli(model_name:str=None, # model folder or hub id (alias --model; default: $CLIP_FINE_TUNED_MODEL_PATH)
+              host:str='127.0.0.1', # address to listen on (0.0.0.0 for every interface)
+              port:int=8000, # port
+              threshold:float=None, # decision threshold (default: the model's own; required for a plain checkpoint)
+              device:str=None, # 'cpu', 'cuda' or None for the best available
+              dtype:str=None, # autocast dtype: fp16 or bf16
+              max_batch:int=64, # image-text pairs per forward pass
+              max_wait_ms:float=5., # how long a request waits for others to share its forward pass
+              max_upload_mb:float=10., # largest image upload
+              max_texts:int=32, # most texts per request
+              allow_image_url:store_true=False, # accept image_url (http/https, fetched with the downloader's caps)
+              fetch_timeout:float=10., # seconds for an image_url
+             )->int:
+    "Serve a match/mismatch model over HTTP: GET /health, POST /score (multipart image and text), micro-batched (needs clipnb[serve])."
+    try: import fastapi, uvicorn
+    except ImportError: raise InputError("clipnb_serve needs FastAPI and uvicorn: pip install 'clipnb[serve]'") from None
+    from clipnb.serve import serve
+    if not sys.stderr.isatty(): from transformers.utils import logging as hf; hf.disable_progress_bar()
+    if not 0 < port < 65536: raise InputError(f"--port {port}: must be 1..65535")
+    for k, v in dict(max_batch=max_batch, max_texts=max_texts).items():
+        if v < 1: raise InputError(f"--{k} {v}: must be at least 1")
+    if not max_upload_mb > 0: raise InputError(f"--max_upload_mb {max_upload_mb}: must be above 0")
+    serve(model_name, host, port, device, dtype, threshold, max_pairs=max_batch, max_wait_ms=max_wait_ms, max_upload_mb=max_upload_mb,
+          max_texts=max_texts, allow_image_url=allow_image_url, fetch_timeout=fetch_timeout)
+
 # %% ../nbs/18_cli.ipynb #c1800020
 COMMANDS = {'clipnb_score': score_cli, 'clipnb_download': download_cli, 'clipnb_validate': validate_cli, 'clipnb_profile': profile_cli,
             'clipnb_demo': demo, 'clipnb_eval_retrieval': eval_retrieval_cli, 'clipnb_train_contrastive': train_contrastive_cli,
-            'clipnb_train_shapes': train_shapes_cli}
+            'clipnb_train_shapes': train_shapes_cli, 'clipnb_train_classifier': train_classifier_cli, 'clipnb_predict': predict_cli,
+            'clipnb_serve': serve_cli}
 SHARED_FLAGS = ('csv_path', 'columns', 'output_dir', 'model_name', 'device', 'dtype', 'batch_size', 'num_workers', 'world_size', 'rank', 'log_level', 'verbose')
 
 def flag_table(commands:dict|None=None, # {name: command} (default: `COMMANDS`)

@@ -91,7 +91,8 @@ def config_flags(path:str|Path, # a YAML file of `key: value` lines
     return out
 
 # %% ../nbs/19_entry.ipynb #e1900031
-SEED_SCRIPTS = {'poc.py': 'score', 'run_ddp.py': 'score', 'image_text_sim_clip.py': 'score', 'image_text_sim_clip_batch.py': 'score'}
+SEED_SCRIPTS = {'poc.py': 'score', 'run_ddp.py': 'score', 'image_text_sim_clip.py': 'score', 'image_text_sim_clip_batch.py': 'score',
+                'train_clip.py': 'train_classifier', 'inference_clip.py': 'predict'}
 
 SEED_COMMANDS = (  # from the seeds' READMEs, as written
     "python poc.py --csv_path data.csv",
@@ -107,6 +108,8 @@ SEED_COMMANDS = (  # from the seeds' READMEs, as written
     "python image_text_sim_clip.py --config './config.yaml'",
     "python image_text_sim_clip_batch.py --config './config.yaml'",
     "python -m torch.distributed.launch --nproc_per_node=4 poc.py --csv_path data.csv --distributed --world_size 4 --batch_size 16",
+    'python inference_clip.py --image path/to/image.jpg --text "Product description" --model ./fine_tuned_clip/best_model',  # seed 002's usage
+    "python inference_clip.py --csv data/test.csv --model ./fine_tuned_clip/best_model --output results.csv",
 )
 
 def from_seed(cmd:str, # a seed script's command line

@@ -20,7 +20,9 @@ def t(tmp_path_factory):
     (d/'a_file').write_text('not a folder')
     (d/'unknown.yaml').write_text('csv_path: x.csv\nresize: 800\n')
     (d/'badvalue.yaml').write_text('batch_size: ten\n')
-    return dict(d=d, urls=files.urls_csv, labels=files.labels_csv, tsv=files.tsv, hf=files.hf, missing=d/'missing.csv', nocap=d/'nocap.csv',
+    lab = pd.read_csv(files.labels_csv); lab.loc[2, 'label'] = 7; lab.to_csv(d/'badlabel.csv', index=False)
+    lab[['image_path', 'text']].to_csv(d/'nolabel.csv', index=False)
+    return dict(d=d, badlabel=d/'badlabel.csv', nolabel=d/'nolabel.csv', urls=files.urls_csv, labels=files.labels_csv, tsv=files.tsv, hf=files.hf, missing=d/'missing.csv', nocap=d/'nocap.csv',
                 nourl=d/'nourl.csv', file=d/'a_file', nomodel=d/'no-such-model', out=d/'out', unknown=d/'unknown.yaml', badvalue=d/'badvalue.yaml')
 
 # (command, arguments, what the one line must name)
@@ -74,6 +76,21 @@ CASES = [
     ('clipnb_train_shapes', ['--export_to', '{file}', '--output_dir', '{out}/sh'], '--export_to'),
     ('clipnb_train_shapes', ['--max_steps', 'x'], "argument --max_steps: invalid int value: 'x'"),
     ('clipnb_train_shapes', ['--device', 'tpu', '--output_dir', '{out}/sh'], "device='tpu' is not a device"),
+    ('clipnb_train_classifier', ['--train_csv', '{missing}', '--val_csv', '{labels}', '--model_name', MODEL, '--output_dir', '{out}/cls'], 'missing.csv: no such file'),
+    ('clipnb_train_classifier', ['--train_csv', '{badlabel}', '--val_csv', '{labels}', '--model_name', MODEL, '--output_dir', '{out}/cls'], 'rows [2] have a label that is not 0 or 1'),
+    ('clipnb_train_classifier', ['--train_csv', '{labels}', '--val_csv', '{nolabel}', '--model_name', MODEL, '--output_dir', '{out}/cls'], 'nolabel.csv: no label column'),
+    ('clipnb_train_classifier', ['--train_csv', '{labels}', '--val_csv', '{labels}', '--batch_size', '0'], '--batch_size 0'),
+    ('clipnb_train_classifier', ['--train_csv', '{labels}', '--val_csv', '{labels}', '--negatives', 'easy:1'], "'easy' is not one of random, hard, attribute"),
+    ('clipnb_train_classifier', ['--train_csv', '{labels}', '--val_csv', '{labels}', '--criterion', 'best'], "--criterion 'best': choose from"),
+    ('clipnb_train_classifier', ['--train_csv', '{labels}'], '--train_csv and --val_csv are required'),
+    ('clipnb_predict', [], 'give --image and --text for one pair, or --csv'),
+    ('clipnb_predict', ['--model', MODEL, '--image', '{missing}.png', '--text', 'a dog'], 'missing.csv.png: no such file'),
+    ('clipnb_predict', ['--model', MODEL, '--csv', '{labels}', '--output', '{out}/p.csv'], 'a plain checkpoint has no tuned threshold; give --threshold'),
+    ('clipnb_predict', ['--model', '{nomodel}', '--csv', '{labels}', '--threshold', '0.3'], "--model_name '{nomodel}': cannot load it"),
+    ('clipnb_serve', ['--port', '0', '--model', MODEL], '--port 0: must be 1..65535'),
+    ('clipnb_serve', ['--max_batch', '0', '--model', MODEL], '--max_batch 0'),
+    ('clipnb_serve', [], 'give the model with --model, or set CLIP_FINE_TUNED_MODEL_PATH'),
+    ('clipnb_serve', ['--model', MODEL], 'a plain checkpoint has no tuned threshold'),
 ]
 
 @pytest.mark.parametrize('cmd,args,says', CASES, ids=[f'{c}-{i}' for i, (c, _, _) in enumerate(CASES)])
