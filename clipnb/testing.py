@@ -21,7 +21,7 @@ from .loss import ClipLoss, SigLipLoss
 
 # %% auto #0
 __all__ = ['server_jpeg', 'png_bomb', 'ImageServer', 'assert_same_results', 'offline_hub', 'tiny_contrastive_problem',
-           'ddp_loss_check', 'run_ddp_check']
+           'ddp_loss_check', 'run_ddp_check', 'labelled_splits']
 
 # %% ../nbs/90_testing.ipynb #f557f419
 def server_jpeg(i:int, size:tuple=(320, 240), quality:int=85)->bytes:
@@ -226,3 +226,17 @@ def run_ddp_check(world_size:int=2, kind:str='clip', gather:bool=True, out_dir:s
     got = [torch.load(out/f'rank{r}.pt') for r in range(world_size)]
     return dict(loss=max(float((g['loss'] - ref.detach()).abs()) for g in got),
                 grad=max(float((g['grads'][k] - p.grad).abs().max()) for g in got for k, p in enc.named_parameters()))
+
+# %% ../nbs/90_testing.ipynb #a9000041
+def labelled_splits(out_dir:str|Path, # folder for the shapes set and the tables
+                    n_images:int=60, # shapes images
+                    seed:int=5, # data seed
+                    splits:tuple=(0.6, 0.2, 0.2), # train/validation/test fractions
+                   )->tuple:
+    "A shapes set and its `labels.csv` as one `image_path,text,label` table per split: (`ShapesFiles`, {split: path}); the paths are relative to `files.root`."
+    from clipnb.synthetic import write_shapes
+    files = write_shapes(out_dir, n_images=n_images, seed=seed, splits=splits)
+    lab = pd.read_csv(files.labels_csv)
+    paths = {s: files.root/f'{s}.csv' for s in ('train', 'validation', 'test')}
+    for s, p in paths.items(): lab[lab.split == s].drop(columns='split').to_csv(p, index=False)
+    return files, paths

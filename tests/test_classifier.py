@@ -13,15 +13,13 @@ ENV = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', TOKENIZERS_PARAL
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     "A shapes set with the image files in data/ and train/val/test tables (paths relative to data/) in tables/."
-    from clipnb.synthetic import write_shapes
+    from clipnb.testing import labelled_splits
     from clipnb.shapes import shapes_model_path
     d = tmp_path_factory.mktemp('cls')
-    files = write_shapes(d/'data', n_images=60, seed=5, splits=(0.6, 0.2, 0.2))
-    lab = pd.read_csv(files.labels_csv)
+    files, paths = labelled_splits(d/'data', n_images=60, seed=5)
     (d/'tables').mkdir()
-    for s, name in (('train', 'train'), ('validation', 'val'), ('test', 'test')):
-        lab[lab.split == s].drop(columns='split').to_csv(d/'tables'/f'{name}.csv', index=False)
-    return dict(d=d, base=files.root, model=str(shapes_model_path()), lab=lab)
+    for s, name in (('train', 'train'), ('validation', 'val'), ('test', 'test')): shutil.move(paths[s], d/'tables'/f'{name}.csv')
+    return dict(d=d, base=files.root, model=str(shapes_model_path()), lab=pd.read_csv(files.labels_csv))
 
 def run(*args, timeout=600, launcher=()):
     cmd = [*launcher, *map(str, args)] if launcher else [bin_path(args[0]), *map(str, args[1:])]

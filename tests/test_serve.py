@@ -15,16 +15,14 @@ ENV = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', TOKENIZERS_PARAL
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):
     "A head trained for two epochs on a frozen shapes CLIP, and 40 test pairs with clipnb_predict's answers."
-    from clipnb.synthetic import write_shapes
+    from clipnb.testing import labelled_splits
     from clipnb.shapes import shapes_model_path
     from clipnb.classify import ClassifierConfig, train_classifier
     d = tmp_path_factory.mktemp('serve')
-    files = write_shapes(d/'data', n_images=60, seed=6, splits=(0.6, 0.2, 0.2))
-    lab = pd.read_csv(files.labels_csv)
-    for s in ('train', 'validation', 'test'): lab[lab.split == s].drop(columns='split').to_csv(files.root/f'{s}.csv', index=False)
-    train_classifier(ClassifierConfig(str(files.root/'train.csv'), str(files.root/'validation.csv'), str(d/'run'), str(shapes_model_path()),
+    files, paths = labelled_splits(d/'data', n_images=60, seed=6)
+    train_classifier(ClassifierConfig(str(paths['train']), str(paths['validation']), str(d/'run'), str(shapes_model_path()),
                                       epochs=2, batch_size=32, freeze_backbone=True, device='cpu'))
-    pairs = lab[lab.split == 'test'].head(40).reset_index(drop=True)
+    pairs = pd.read_csv(paths['test']).head(40).reset_index(drop=True)
     pairs[['image_path', 'text']].to_csv(files.root/'pairs.csv', index=False)
     r = subprocess.run([bin_path('clipnb_predict'), '--model', str(d/'run'/'best_model'), '--csv', str(files.root/'pairs.csv'),
                         '--output', str(d/'pred.csv'), '--device', 'cpu'], capture_output=True, text=True, env=ENV, timeout=300)
