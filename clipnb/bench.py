@@ -4,7 +4,7 @@
 
 # %% ../nbs/91_bench.ipynb #be910003
 from __future__ import annotations
-import json, os, subprocess, sys, tempfile, time
+import json, math, os, subprocess, sys, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.request import urlopen
@@ -22,7 +22,8 @@ from .download import download_images, Downloaded
 from .testing import ImageServer
 
 # %% auto #0
-__all__ = ['make_vit_b32', 'bench_images', 'bench_scoring', 'bench_download', 'bench_mixed', 'bench_serve', 'bench_match_shapes']
+__all__ = ['SIMCLIP_RUNS', 'make_vit_b32', 'bench_images', 'bench_scoring', 'bench_download', 'bench_mixed', 'bench_serve',
+           'bench_match_shapes', 'fine_grained_probes', 'bench_simclip']
 
 # %% ../nbs/91_bench.ipynb #1d97ea65
 def make_vit_b32(device:str|None=None, dtype:str|None=None, seed:int=0)->ImageTextModel:
@@ -324,4 +325,71 @@ def bench_match_shapes(out_dir:str|Path|None=None, # scratch folder
                              threshold=pred.threshold, train_s=train_s))
     res = pd.DataFrame(rows)
     res.attrs.update(n_images=n_images, seed=seed, negatives=negatives, epochs=epochs, criterion=criterion, train_examples=len(split['train']), val_pairs=len(val))
+    return res
+
+# %% ../nbs/91_bench.ipynb #be910041
+def fine_grained_probes(m:ImageTextModel, # the model to probe
+                        pairs, # a `PairTable` of images and their true captions
+                        seed:int=0, # which other value each changed caption gets
+                       )->dict:
+    "For colour, shape, size, position and background: the share of (image, true caption) pairs whose caption scores above the same caption with only that attribute changed."
+    from clipnb.classify import ATTRIBUTES, swap_attribute
+    from clipnb.synthetic import BACKGROUNDS
+    vocab = {**ATTRIBUTES, 'background': {b: [b] for b in BACKGROUNDS}}
+    rng, df = np.random.default_rng(seed), pairs.df.reset_index(drop=True)
+    firsts = df.drop_duplicates('image_id').index
+    ie = m.encode_images([pairs.load_image(int(i)) for i in firsts], 256)
+    where = {k: n for n, k in enumerate(df.image_id[firsts])}
+    te = m.encode_texts(df.text.astype(str).tolist(), 256)
+    out = {}
+    for attr, v in vocab.items():
+        made = [(i, t) for i, c in enumerate(df.text.astype(str)) if (t := swap_attribute(c, attr, rng, v)) is not None]
+        if not made: continue
+        rows, swapped = zip(*made)
+        img = ie[torch.tensor([where[df.image_id[i]] for i in rows])]
+        out[attr] = float(((img * te[list(rows)]).sum(-1) > (img * m.encode_texts(list(swapped), 256)).sum(-1)).float().mean())
+    return out
+
+SIMCLIP_RUNS = {'random batches': dict(synthesis=False), 'k=4, p=0.5': dict(cluster_size=4, prop=0.5), 'k=16, p=0.5': dict(cluster_size=16, prop=0.5),
+                'k=4, p=1, warm-up': dict(cluster_size=4, prop=1.0, warmup_intervals=3), 'k=16, p=1, warm-up': dict(cluster_size=16, prop=1.0, warmup_intervals=3)}
+
+def bench_simclip(out_dir:str|Path|None=None, # scratch folder
+                  n_images:int=2000, # shapes images (80% train, 10% validation, 10% test); a new draw, not the shapes model's data
+                  seeds:tuple=(0, 1, 2), # training seeds per setting
+                  steps:int=300, # optimizer steps of every run
+                  batch_size:int=64, # the batch N
+                  lr:float=1e-4, # peak learning rate
+                  runs:dict|None=None, # {name: `train_simclip` settings} (default: `SIMCLIP_RUNS`)
+                  data_seed:int=21, # the shapes set
+                  device:str='cpu',
+                 )->pd.DataFrame:
+    "Fine-tune the shipped shapes CLIP with random batches and with SimCLIP settings at equal steps and learning rate, seeds apart: test retrieval, fine-grained probes, batch hardness, time."
+    from clipnb.synthetic import write_shapes
+    from clipnb.shapes import shapes_model_path
+    from clipnb.models import load_model
+    from clipnb.retrieval import evaluate_retrieval, load_retrieval_data
+    from clipnb.train import TrainConfig
+    from clipnb.simclip import train_simclip
+    out = Path(out_dir or tempfile.mkdtemp())
+    files = write_shapes(out/'data', n_images=n_images, seed=data_seed, splits=(0.8, 0.1, 0.1))
+    test = load_retrieval_data(files.hf, 'test')
+    per_epoch = len(load_retrieval_data(files.hf, 'train').df.image_id.unique()) // batch_size
+    keys = ('image_to_text_R@1', 'image_to_text_R@5', 'image_to_text_R@10', 'text_to_image_R@1', 'text_to_image_R@5', 'text_to_image_R@10')
+    start = load_model(shapes_model_path(), device)
+    rows = [dict(run='before fine-tuning', seed=None, **{k: evaluate_retrieval(start, test)[k] for k in keys}, **fine_grained_probes(start, test))]
+    for name, sim in (runs or SIMCLIP_RUNS).items():
+        for seed in seeds:
+            t0 = time.perf_counter()
+            cfg = TrainConfig(str(shapes_model_path()), str(files.hf), str(out/f"{name.replace(' ', '').replace(',', '_')}-{seed}"), epochs=math.ceil(steps / per_epoch),
+                              max_steps=steps, lr=lr, train_bs=batch_size, eval_bs=256, eval_steps=steps // 2, seed=seed, progress=False, device=device)
+            r = train_simclip(cfg, **sim)
+            secs = time.perf_counter() - t0
+            m = load_model(r['best_model'], device)
+            h = r['hardness']
+            rows.append(dict(run=name, seed=seed, **{k: r['metrics'][k] for k in keys}, **fine_grained_probes(m, test), seconds=secs,
+                             within_cluster_sim=float(h.within_cluster_sim.mean()) if len(h) else float('nan'),
+                             batch_sim=float(h.batch_sim.mean()) if len(h) else float('nan')))
+    res = pd.DataFrame(rows)
+    res['probe_mean'] = res[['color', 'shape', 'size', 'position', 'background']].mean(axis=1)
+    res.attrs.update(n_images=n_images, steps=steps, batch_size=batch_size, lr=lr, seeds=seeds, data_seed=data_seed)
     return res

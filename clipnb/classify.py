@@ -118,9 +118,11 @@ def parse_negatives(spec:str|None, # e.g. 'random:1,hard:1' (generated negatives
         if out[k] < 0: raise InputError(f"--negatives {spec!r}: counts must be 0 or more")
     return out
 
-def swap_attribute(text:str, attr:str, rng:np.random.Generator)->str|None:
+def swap_attribute(text:str, attr:str, rng:np.random.Generator,
+                   vocab:dict|None=None, # {value: [phrases]} of the attribute (default: `ATTRIBUTES[attr]`)
+                  )->str|None:
     "`text` with its mention of `attr` (colour, shape, size or position of the shapes set) changed to another value; None when it has none."
-    vocab = ATTRIBUTES[attr]
+    vocab = vocab or ATTRIBUTES[attr]
     for p, v in sorted(((p, v) for v, ps in vocab.items() for p in ps), key=lambda x: -len(x[0])):
         if m := re.search(rf'(?<![\w-]){re.escape(p)}(?![\w-])', text):
             others = [o for o in vocab if o != v]

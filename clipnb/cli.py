@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['logger', 'COMMANDS', 'SHARED_FLAGS', 'make_parser', 'command', 'parse_columns', 'parse_list', 'score_cli',
            'profile_cli', 'demo', 'validate_cli', 'download_cli', 'eval_retrieval_cli', 'train_contrastive_cli',
-           'train_shapes_cli', 'train_classifier_cli', 'predict_cli', 'serve_cli', 'flag_table']
+           'train_shapes_cli', 'train_classifier_cli', 'predict_cli', 'serve_cli', 'simclip_cli', 'flag_table']
 
 # %% ../nbs/18_cli.ipynb #c1800002
 def _fail(prog:str, msg, code:int=2)->int:
@@ -514,11 +514,65 @@ def serve_cli(model_name:str=None, # model folder or hub id (alias --model; defa
     serve(model_name, host, port, device, dtype, threshold, max_pairs=max_batch, max_wait_ms=max_wait_ms, max_upload_mb=max_upload_mb,
           max_texts=max_texts, allow_image_url=allow_image_url, fetch_timeout=fetch_timeout)
 
+# %% ../nbs/18_cli.ipynb #c1800040
+_SIM_ALIASES = {'batch_size': ['batch-size'], 'val_batch_size': ['val-batch-size'], 'train_image_dir': ['train-image-dir'], 'val_image_dir': ['val-image-dir'],
+                'num_epochs': ['num-epochs'], 'save_dir': ['save-dir', 'output_dir'], 'model_name': ['model-name'], 'exp_name': ['exp-name'],
+                'online_sim': ['online-sim'], 'max_iters_per_epoch': ['max-iters-per-epoch'], 'num_clusters': ['num-clusters'], 'cluster_size': ['cluster-size'],
+                'synthesis_prop': ['synthesis-prop'], 'warmup_prop': ['warmup-prop'], 'learning_rate': ['learning-rate'], 'data_parallel': ['data-parallel'],
+                'num_workers': ['num-workers']}
+
+@command('clipnb_simclip', aliases=_SIM_ALIASES, required=('train_tsv',), launcher=True)
+def simclip_cli(train_tsv:str=None, # training table: image<TAB>caption1<TAB>caption2... (or any table clipnb reads)
+                val_tsv:str=None, # validation table (default: a share of the training images)
+                train_image_dir:str=None, # folder of the training images (default: the table's folder)
+                val_image_dir:str=None, # folder of the validation images (default: the table's folder)
+                model_name:str='openai/clip-vit-base-patch32', # hub id or checkpoint folder
+                save_dir:str='./ckpts', # runs go to save_dir/exp_name (alias --output_dir)
+                exp_name:str='simclip', # the run's name
+                batch_size:int=1024, # the global batch N (split over torchrun's processes)
+                val_batch_size:int=1024, # evaluation batch
+                num_epochs:int=15, # epochs
+                learning_rate:float=1e-5, # peak learning rate
+                max_iters_per_epoch:int=None, # batches per epoch at most
+                synthesis:store_true=False, # SimCLIP batches (without it: random batches, plain CLIP fine-tuning)
+                online_sim:str=None, # text or image: neighbours from the current model each epoch (default: once, offline)
+                num_clusters:int=None, # clusters per batch, pN/k (or give --cluster-size)
+                cluster_size:int=None, # k (default 4 when --num-clusters is not given)
+                synthesis_prop:str='1.0', # p, a number or a fraction such as 1/512
+                neighborhood:int=1, # s: clusters are drawn from the s(k-1) nearest neighbours
+                warmup_prop:store_true=False, # warm p up: 0.5^(I-1)·p doubling over --warmup_intervals intervals
+                warmup_intervals:int=4, # I
+                eval_steps:int=100, # evaluate retrieval every N steps
+                seed:int=0, # seed
+                device:str=None, # 'cpu' to train on the CPU with a GPU present
+                num_workers:int=0, # dataloader workers
+                data_parallel:store_true=False, # accepted, as the seed passes it: data parallelism comes from torchrun
+               )->int:
+    "SimCLIP: contrastive fine-tuning with similarity-cluster batches (the seed's main.py flags); torchrun works unchanged."
+    from clipnb.dist import dist_env, is_main
+    from clipnb.train import TrainConfig
+    from clipnb.simclip import train_simclip, parse_prop
+    world = dist_env()[1]
+    if batch_size % world: raise InputError(f"--batch-size {batch_size}: must divide evenly over the {world} processes")
+    if num_clusters is not None and cluster_size is not None: raise InputError("give --num-clusters or --cluster-size, not both")
+    if warmup_prop and not synthesis: raise InputError("--warmup-prop needs --synthesis")
+    parse_prop(synthesis_prop)
+    out = _output_dir(Path(save_dir)/exp_name, 'save_dir')
+    cfg = TrainConfig(model_name, train_tsv, str(out), num_epochs, learning_rate, batch_size // world, val_batch_size, val_dataset=val_tsv,
+                      image_dir=train_image_dir, val_image_dir=val_image_dir, eval_steps=eval_steps, seed=seed, num_workers=num_workers,
+                      device=device, progress=sys.stderr.isatty())
+    r = train_simclip(cfg, cluster_size if cluster_size or num_clusters else 4, num_clusters, synthesis_prop, neighborhood, online_sim,
+                      warmup_intervals if warmup_prop else 1, max_iters_per_epoch, synthesis)
+    if is_main():
+        if len(r['hardness']): print(r['hardness'].round(4).to_string(index=False))
+        _print_metrics(r['metrics'])
+        print(f"best model: {r['best_model']}\ntest metrics: {out/'test_metric.json'}")
+
 # %% ../nbs/18_cli.ipynb #c1800020
 COMMANDS = {'clipnb_score': score_cli, 'clipnb_download': download_cli, 'clipnb_validate': validate_cli, 'clipnb_profile': profile_cli,
             'clipnb_demo': demo, 'clipnb_eval_retrieval': eval_retrieval_cli, 'clipnb_train_contrastive': train_contrastive_cli,
             'clipnb_train_shapes': train_shapes_cli, 'clipnb_train_classifier': train_classifier_cli, 'clipnb_predict': predict_cli,
-            'clipnb_serve': serve_cli}
+            'clipnb_serve': serve_cli, 'clipnb_simclip': simclip_cli}
 SHARED_FLAGS = ('csv_path', 'columns', 'output_dir', 'model_name', 'device', 'dtype', 'batch_size', 'num_workers', 'world_size', 'rank', 'log_level', 'verbose')
 
 def flag_table(commands:dict|None=None, # {name: command} (default: `COMMANDS`)

@@ -110,6 +110,7 @@ _TABLES = ('.csv', '.tsv', '.txt', '.jsonl', '.json', '.ndjson', '.parquet', '.p
 def load_retrieval_data(dataset:str|Path, # 'flickr8k', 'flickr30k', a `save_to_disk` folder, or a table file (a multi-caption .tsv, a CSV...)
                         split:str='test', # 'train', 'validation' or 'test' (of a dataset with splits)
                         columns:dict|None=None, # {file column: clipnb column} for a table file
+                        base_dir:str|Path|None=None, # folder a table file's image paths are relative to (default: the table's folder)
                        )->PairTable:
     "One split of a retrieval dataset as a `PairTable` (one row per caption); a table file has no splits and is read whole."
     name = str(dataset).lower()
@@ -118,7 +119,7 @@ def load_retrieval_data(dataset:str|Path, # 'flickr8k', 'flickr30k', a `save_to_
         return from_hf(ds, source=f'{_HUB[name]}[{split}]')
     p = Path(dataset)
     if p.is_dir(): return read_pairs(p, columns, split=split)
-    if p.suffix.lower() in _TABLES: return read_pairs(p, columns)
+    if p.suffix.lower() in _TABLES: return read_pairs(p, columns, base_dir=base_dir)
     raise TableError(p, "not 'flickr8k', 'flickr30k', a saved datasets folder or a table file (.tsv, .csv, .jsonl, .parquet)")
 
 # %% ../nbs/13_retrieval.ipynb #6396e5b3

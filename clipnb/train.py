@@ -127,6 +127,8 @@ class TrainConfig:
     num_workers: int = 0 # dataloader workers
     resume_from_checkpoint: str | None = None # a checkpoint folder, or 'latest'
     val_dataset: str | None = None # validation data (default: the dataset's validation split, else a share of its images)
+    image_dir: str | None = None # folder of a table file's images (default: the table's folder)
+    val_image_dir: str | None = None # folder of the validation table's images (default: its folder)
     test_dataset: str | None = None # test data (default: the dataset's test split, else a share of its images)
     val_frac: float = 0.05 # share of the images held out for validation when the dataset has no validation split
     test_frac: float = 0.05 # share of the images held out for testing when the dataset has no test split
@@ -173,10 +175,12 @@ def load_splits(dataset:str, # the training data
                 test_frac:float=0.05, # share of images held out for testing, when needed
                 seed:int=0, # which images are held out
                 columns:dict|None=None, # {file column: clipnb column} for table files
+                image_dir:str|None=None, # folder of the training table's images (default: its folder)
+                val_image_dir:str|None=None, # folder of the validation table's images (default: its folder)
                )->tuple:
     "(train, validation, test) `PairTable`s: separate files, else the dataset's own splits, else images held out of the training data."
-    train = load_retrieval_data(dataset, 'train', columns)
-    val = load_retrieval_data(val_dataset, 'validation' if _has_split(val_dataset, 'validation') else 'test', columns) if val_dataset else \
+    train = load_retrieval_data(dataset, 'train', columns, image_dir)
+    val = load_retrieval_data(val_dataset, 'validation' if _has_split(val_dataset, 'validation') else 'test', columns, val_image_dir) if val_dataset else \
           load_retrieval_data(dataset, 'validation', columns) if _has_split(dataset, 'validation') else None
     test = load_retrieval_data(test_dataset, 'test', columns) if test_dataset else \
            load_retrieval_data(dataset, 'test', columns) if _has_split(dataset, 'test') else None
@@ -193,12 +197,15 @@ def load_splits(dataset:str, # the training data
 # %% ../nbs/15_train.ipynb #3bb44e84
 def train_contrastive(cfg:TrainConfig, # what to train, on what
                       callbacks:list|None=None, # more `TrainerCallback`s
+                      trainer_cls:type|None=None, # a `ContrastiveTrainer` subclass (e.g. `clipnb.simclip.SimCLIPTrainer`)
+                      trainer_kwargs:dict|None=None, # its extra arguments
                      )->dict:
     "Fine-tune a CLIP/SigLIP model contrastively; returns test metrics, history and paths."
     from transformers.integrations import TensorBoardCallback
     from tensorboardX import SummaryWriter
     from clipnb.models import load_checkpoint
-    train, val, test = load_splits(cfg.dataset, cfg.val_dataset, cfg.test_dataset, cfg.val_frac, cfg.test_frac, cfg.split_seed, cfg.columns)
+    train, val, test = load_splits(cfg.dataset, cfg.val_dataset, cfg.test_dataset, cfg.val_frac, cfg.test_frac, cfg.split_seed, cfg.columns,
+                                   cfg.image_dir, cfg.val_image_dir)
     out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model, proc = load_checkpoint(cfg.model_name)
@@ -216,9 +223,9 @@ def train_contrastive(cfg:TrainConfig, # what to train, on what
     args.interpolate_pos_encoding = bool(cfg.image_resize)
     hist = HistoryCallback()
     collator = ContrastiveCollator(proc, siglip=siglip, max_length=model.config.text_config.max_position_embeddings, seed=cfg.seed)
-    trainer = ContrastiveTrainer(model=model, args=args, train_dataset=CaptionedImages(train), eval_dataset=CaptionedImages(val),
+    trainer = (trainer_cls or ContrastiveTrainer)(model=model, args=args, train_dataset=CaptionedImages(train), eval_dataset=CaptionedImages(val),
                                  data_collator=collator, processing_class=proc, eval_pairs=val, eval_bs=cfg.eval_bs, siglip=siglip,
-                                 callbacks=[hist, TensorBoardCallback(SummaryWriter(str(out/'logs')))] + list(callbacks or []))
+                                 callbacks=[hist, TensorBoardCallback(SummaryWriter(str(out/'logs')))] + list(callbacks or []), **(trainer_kwargs or {}))
     if not cfg.progress: trainer.remove_callback(PrinterCallback)  # the library logs; it does not print
     resume = cfg.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume == 'latest' else resume)
@@ -233,5 +240,5 @@ def train_contrastive(cfg:TrainConfig, # what to train, on what
     metrics = evaluate_retrieval(itm, test, output_dir=out if trainer.is_world_process_zero() else None, batch_size=cfg.eval_bs)
     splits = {n: dict(source=p.source, images=p.n_images, pairs=len(p)) for n, p in (('train', train), ('validation', val), ('test', test))}
     if trainer.is_world_process_zero(): (out/'train_config.json').write_text(json.dumps(dict(asdict(cfg), splits=splits), indent=2))
-    return dict(metrics=metrics, history=hist.frame(), best_model=best, best_checkpoint=trainer.state.best_model_checkpoint,
+    return dict(trainer=trainer, metrics=metrics, history=hist.frame(), best_model=best, best_checkpoint=trainer.state.best_model_checkpoint,
                 non_finite_steps=trainer.non_finite_steps, splits=splits)

@@ -91,6 +91,11 @@ CASES = [
     ('clipnb_serve', ['--max_batch', '0', '--model', MODEL], '--max_batch 0'),
     ('clipnb_serve', [], 'give the model with --model, or set CLIP_FINE_TUNED_MODEL_PATH'),
     ('clipnb_serve', ['--model', MODEL], 'a plain checkpoint has no tuned threshold'),
+    ('clipnb_simclip', ['--batch-size', '16'], '--train_tsv is required'),
+    ('clipnb_simclip', ['--train_tsv', '{tsv}', '--synthesis', '--synthesis-prop', '2/1', '--model-name', MODEL], "--synthesis-prop '2/1': must be in [0, 1]"),
+    ('clipnb_simclip', ['--train_tsv', '{tsv}', '--num-clusters', '2', '--cluster-size', '4'], 'give --num-clusters or --cluster-size, not both'),
+    ('clipnb_simclip', ['--train_tsv', '{tsv}', '--warmup-prop'], '--warmup-prop needs --synthesis'),
+    ('clipnb_simclip', ['--train_tsv', '{tsv}', '--synthesis', '--online-sim', 'both', '--model-name', MODEL, '--save-dir', '{out}/sim'], "--online-sim 'both'"),
 ]
 
 @pytest.mark.parametrize('cmd,args,says', CASES, ids=[f'{c}-{i}' for i, (c, _, _) in enumerate(CASES)])
