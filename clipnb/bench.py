@@ -19,7 +19,7 @@ from .images import check_image
 from .models import ImageTextModel, encode_pixels, encode_tokens
 from .score import score_pairs
 from .download import download_images, Downloaded
-from .testing import ImageServer
+from .testing import ImageServer, wait_for_health
 
 # %% auto #0
 __all__ = ['SIMCLIP_RUNS', 'make_vit_b32', 'bench_images', 'bench_scoring', 'bench_download', 'bench_mixed', 'bench_serve',
@@ -203,17 +203,6 @@ def bench_mixed(n:int=1000, latency:float=0.05, threads:int=16, timeout:float=2.
                 good_images_per_s_clean=round(n / clean_s, 1), good_images_per_s_mixed=round(good_ok / good_s, 1), errors=r.stats['errors'])
 
 # %% ../nbs/91_bench.ipynb #be910021
-def _wait_health(url:str, proc, timeout:float=300.):
-    import httpx
-    t = time.monotonic()
-    while time.monotonic() - t < timeout:
-        if proc.poll() is not None: raise RuntimeError(f"the server exited: {proc.stderr.read()[-2000:]}")
-        try:
-            if httpx.get(url + '/health', timeout=1).status_code == 200: return
-        except httpx.TransportError: pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer /health in {timeout:g} s")
-
 def bench_serve(n:int=256, # pairs (distinct images and captions), one request each
                 clients:int=16, # concurrent clients
                 batch_size:int=64, # score_pairs' batch, and the server's --max_batch
@@ -243,7 +232,7 @@ def bench_serve(n:int=256, # pairs (distinct images and captions), one request e
                              '--device', device, '--max_batch', str(batch_size), '--max_wait_ms', str(max_wait_ms)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, HF_HUB_OFFLINE='1'))
     try:
-        _wait_health(url, proc)
+        wait_for_health(url, proc)
         bodies = [((out/p).read_bytes(), c) for p, c in zip(pairs.image_path, pairs.caption)]
         def post(c, i):
             t = time.perf_counter()

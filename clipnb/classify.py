@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .core import InputError, NonFiniteError, get_device, get_dtype, autocast, seed_everything, atomic_write, check_record
 from .data import read_pairs, PairTable
 from .validate import validate, as_label
-from .models import load_checkpoint, tokenize
+from .models import load_checkpoint, tokenize, _feats
 from .synthetic import COLORS, SHAPES, SIZES, POS_PHRASES
 from .threshold import threshold_report, plot_threshold_report, choose_threshold, curves
 from .dist import init_distributed, is_main, barrier, rank_device
@@ -52,8 +52,6 @@ class MatchHead(nn.Module):
     def config(self)->dict: return dict(dim=self.dim, hidden=self.hidden, dropout=self.dropout, features=list(PAIR_FEATURES))
 
 # %% ../nbs/21_classify.ipynb #c2100011
-def _feats(out): return out if torch.is_tensor(out) else out.pooler_output
-
 class MatchModel(nn.Module):
     "A CLIP/SigLIP backbone and a `MatchHead`: match logits from pixels and tokens."
     def __init__(self, backbone, head:MatchHead):

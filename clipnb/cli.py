@@ -404,9 +404,6 @@ def train_shapes_cli(output_dir:str='outputs/shapes-clip', # data, initial model
     if export_to: print(f"exported to {export_model(Path(output_dir)/'run', export_to)}")
 
 # %% ../nbs/18_cli.ipynb #c1800031
-def _print_reports(reps):
-    for r in reps: print(r)
-
 @command('clipnb_train_classifier', aliases={'model_name': ['model']}, consts=_DTYPE_FLAGS, launcher=True)
 def train_classifier_cli(train_csv:str=None, # labelled table: image_path, text, label (1 match, 0 mismatch)
                          val_csv:str=None, # labelled validation table: best checkpoint and the threshold
@@ -439,7 +436,7 @@ def train_classifier_cli(train_csv:str=None, # labelled table: image_path, text,
     if not (train_csv and val_csv): raise InputError(f"--train_csv and --val_csv are required (see --help)")
     if validate_data:
         reps = [validate_labelled(p, image_base_path, parse_columns(columns), progress=sys.stderr.isatty()) for p in (train_csv, val_csv)]
-        _print_reports(reps); return 0 if all(r.ok for r in reps) else 1
+        print(*reps, sep='\n'); return 0 if all(r.ok for r in reps) else 1
     cfg = ClassifierConfig(train_csv, val_csv, output_dir, model_name, image_base_path, epochs, batch_size, learning_rate, backbone_lr, weight_decay,
                            num_workers=num_workers, device=device, dtype=_cpu_dtype(dtype), freeze_backbone=freeze_backbone, hidden=hidden, dropout=dropout,
                            negatives=negatives, criterion=criterion, temperature_scaling=temperature_scaling, resume=resume, overwrite=overwrite,

@@ -21,7 +21,7 @@ from .loss import ClipLoss, SigLipLoss
 
 # %% auto #0
 __all__ = ['server_jpeg', 'png_bomb', 'ImageServer', 'assert_same_results', 'offline_hub', 'tiny_contrastive_problem',
-           'ddp_loss_check', 'run_ddp_check', 'labelled_splits']
+           'ddp_loss_check', 'run_ddp_check', 'labelled_splits', 'wait_for_health']
 
 # %% ../nbs/90_testing.ipynb #f557f419
 def server_jpeg(i:int, size:tuple=(320, 240), quality:int=85)->bytes:
@@ -240,3 +240,19 @@ def labelled_splits(out_dir:str|Path, # folder for the shapes set and the tables
     paths = {s: files.root/f'{s}.csv' for s in ('train', 'validation', 'test')}
     for s, p in paths.items(): lab[lab.split == s].drop(columns='split').to_csv(p, index=False)
     return files, paths
+
+# %% ../nbs/90_testing.ipynb #a9000051
+def wait_for_health(url:str, # the server's base URL
+                    proc, # its `subprocess.Popen` (stderr piped), to notice that it died
+                    timeout:float=300., # seconds
+                   ):
+    "Return once `url/health` answers 200; `RuntimeError` with the server's last stderr if it exits first, `TimeoutError` after `timeout`."
+    import httpx
+    t = time.monotonic()
+    while time.monotonic() - t < timeout:
+        if proc.poll() is not None: raise RuntimeError(f"the server exited: {proc.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(url + '/health', timeout=1).status_code == 200: return
+        except httpx.TransportError: pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer /health in {timeout:g} s")

@@ -54,14 +54,15 @@ def binary_metrics(scores, labels, threshold:float)->dict:
 # %% ../nbs/20_threshold.ipynb #t2000013
 def average_precision(scores, labels)->float:
     "Area under the precision-recall curve as a step sum, `sum((R_n - R_{n-1}) * P_n)` (scikit-learn's definition)."
-    t = threshold_table(scores, labels)
-    return float(np.sum(np.diff(np.r_[0., t.recall.to_numpy()]) * t.precision.to_numpy()))
+    return _ap(threshold_table(scores, labels))
+
+def _ap(t:pd.DataFrame)->float: return float(np.sum(np.diff(np.r_[0., t.recall.to_numpy()]) * t.precision.to_numpy()))
 
 def curves(scores, labels)->dict:
     "ROC (`fpr`, `tpr`) and PR (`recall`, `precision`) points with AUROC and AP."
     t = threshold_table(scores, labels)
     return dict(fpr=np.r_[0., t.fpr], tpr=np.r_[0., t.recall], recall=t.recall.to_numpy(), precision=t.precision.to_numpy(),
-                auroc=auroc(*_check(scores, labels)), ap=average_precision(scores, labels))
+                auroc=auroc(*_check(scores, labels)), ap=_ap(t))
 
 # %% ../nbs/20_threshold.ipynb #t2000018
 CRITERIA = ('max_f1', 'max_accuracy', 'youden', 'precision>=P', 'recall>=R')

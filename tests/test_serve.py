@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import bin_path
 from clipnb.dist import free_port
-from clipnb.testing import ImageServer
+from clipnb.testing import ImageServer, wait_for_health
 
 ENV = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
 
@@ -35,12 +35,7 @@ def server(model):
     p = subprocess.Popen([bin_path('clipnb_serve'), '--model', str(model['best']), '--port', str(port), '--device', 'cpu', '--max_upload_mb', '1',
                           '--max_texts', '8', '--allow_image_url', '--fetch_timeout', '3'], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f'http://127.0.0.1:{port}'
-    for _ in range(300):
-        try:
-            if httpx.get(url + '/health', timeout=1).status_code == 200: break
-        except httpx.TransportError: pass
-        assert p.poll() is None, p.stderr.read()
-        time.sleep(0.2)
+    wait_for_health(url, p, timeout=60)
     yield url, p
     p.terminate(); p.wait(20)
 
