@@ -212,6 +212,7 @@ def ddp_loss_check(rank:int, world_size:int, port:int, out_dir:str, kind:str='cl
         loss = _loss(kind, gather)(fi, ft, scale, bias, image_ids=ids[sl])
         loss.backward()
         torch.save({'loss': loss.detach(), 'grads': {k: p.grad for k, p in enc.named_parameters()}}, f'{out_dir}/rank{rank}.pt')
+        dist.barrier()  # no rank tears gloo down while another is still in a collective (a CI run aborted there once)
     finally: dist.destroy_process_group()
 
 def run_ddp_check(world_size:int=2, kind:str='clip', gather:bool=True, out_dir:str|Path|None=None)->dict:
