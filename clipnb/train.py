@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from transformers import Trainer, TrainingArguments, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 from .core import InputError, NonFiniteError, get_device
+from .dist import is_main
 from .data import PairTable, split_by_image
 from .loss import ClipLoss, SigLipLoss, text_ids
 from .models import ImageTextModel, tokenize
@@ -222,10 +223,11 @@ def train_contrastive(cfg:TrainConfig, # what to train, on what
         seed=cfg.seed, disable_tqdm=not cfg.progress, ddp_find_unused_parameters=False, use_cpu=cfg.device == 'cpu')
     args.interpolate_pos_encoding = bool(cfg.image_resize)
     hist = HistoryCallback()
+    tb = [TensorBoardCallback(SummaryWriter(str(out/'logs')))] if is_main() else []  # one writer: two ranks racing to create logs/ failed a CI run
     collator = ContrastiveCollator(proc, siglip=siglip, max_length=model.config.text_config.max_position_embeddings, seed=cfg.seed)
     trainer = (trainer_cls or ContrastiveTrainer)(model=model, args=args, train_dataset=CaptionedImages(train), eval_dataset=CaptionedImages(val),
                                  data_collator=collator, processing_class=proc, eval_pairs=val, eval_bs=cfg.eval_bs, siglip=siglip,
-                                 callbacks=[hist, TensorBoardCallback(SummaryWriter(str(out/'logs')))] + list(callbacks or []), **(trainer_kwargs or {}))
+                                 callbacks=[hist] + tb + list(callbacks or []), **(trainer_kwargs or {}))
     if not cfg.progress: trainer.remove_callback(PrinterCallback)  # the library logs; it does not print
     resume = cfg.resume_from_checkpoint
     trainer.train(resume_from_checkpoint=True if resume == 'latest' else resume)
