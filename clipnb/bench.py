@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 import urllib3
 from PIL import Image
-from .core import autocast, chunked, sync_device
+from .core import InputError, autocast, chunked, sync_device
 from .images import check_image
 from .models import ImageTextModel, encode_pixels, encode_tokens
 from .score import score_pairs
@@ -22,8 +22,8 @@ from .download import download_images, Downloaded
 from .testing import ImageServer, wait_for_health
 
 # %% auto #0
-__all__ = ['SIMCLIP_RUNS', 'make_vit_b32', 'bench_images', 'bench_scoring', 'bench_download', 'bench_mixed', 'bench_serve',
-           'bench_match_shapes', 'fine_grained_probes', 'bench_simclip']
+__all__ = ['SIMCLIP_RUNS', 'PROBE_MEAN', 'make_vit_b32', 'bench_images', 'bench_scoring', 'bench_download', 'bench_mixed',
+           'bench_serve', 'bench_match_shapes', 'fine_grained_probes', 'start_hardness', 'bench_simclip']
 
 # %% ../nbs/91_bench.ipynb #1d97ea65
 def make_vit_b32(device:str|None=None, dtype:str|None=None, seed:int=0)->ImageTextModel:
@@ -324,49 +324,66 @@ def fine_grained_probes(m:ImageTextModel, # the model to probe
     "For colour, shape, size, position and background: the share of (image, true caption) pairs whose caption scores above the same caption with only that attribute changed."
     from clipnb.classify import ATTRIBUTES, swap_attribute
     from clipnb.synthetic import BACKGROUNDS
+    from clipnb.scenes import probe_accuracy
     vocab = {**ATTRIBUTES, 'background': {b: [b] for b in BACKGROUNDS}}
     rng, df = np.random.default_rng(seed), pairs.df.reset_index(drop=True)
     firsts = df.drop_duplicates('image_id').index
-    ie = m.encode_images([pairs.load_image(int(i)) for i in firsts], 256)
     where = {k: n for n, k in enumerate(df.image_id[firsts])}
-    te = m.encode_texts(df.text.astype(str).tolist(), 256)
-    out = {}
-    for attr, v in vocab.items():
-        made = [(i, t) for i, c in enumerate(df.text.astype(str)) if (t := swap_attribute(c, attr, rng, v)) is not None]
-        if not made: continue
-        rows, swapped = zip(*made)
-        img = ie[torch.tensor([where[df.image_id[i]] for i in rows])]
-        out[attr] = float(((img * te[list(rows)]).sum(-1) > (img * m.encode_texts(list(swapped), 256)).sum(-1)).float().mean())
-    return out
+    rows = [dict(image=where[df.image_id[i]], probe=attr, true=c, altered=t) for attr, v in vocab.items()
+            for i, c in enumerate(df.text.astype(str)) if (t := swap_attribute(c, attr, rng, v)) is not None]
+    return probe_accuracy(m, [pairs.load_image(int(i)) for i in firsts], pd.DataFrame(rows))
 
 SIMCLIP_RUNS = {'random batches': dict(synthesis=False), 'k=4, p=0.5': dict(cluster_size=4, prop=0.5), 'k=16, p=0.5': dict(cluster_size=16, prop=0.5),
                 'k=4, p=1, warm-up': dict(cluster_size=4, prop=1.0, warmup_intervals=3), 'k=16, p=1, warm-up': dict(cluster_size=16, prop=1.0, warmup_intervals=3)}
 
+PROBE_MEAN = ('color', 'shape', 'size', 'position', 'background')  # the issue's five probes; their mean is `probe_mean`
+
+def start_hardness(m:ImageTextModel, # the model the first epoch's neighbours come from
+                   train, # `clipnb.train.CaptionedImages` of the training images
+                   runs:dict, # {name: `train_simclip` settings}
+                   batch_size:int=64, # the batch N
+                   seed:int=0,
+                  )->pd.DataFrame:
+    "`batch_hardness` of one epoch of each setting's batches at its final p, from `m`'s text embeddings: how much harder cluster batches are than random ones."
+    from clipnb.simclip import SimBatchSampler, batch_hardness, nearest_neighbours, sample_embeddings, parse_prop
+    emb = sample_embeddings(m, train, 'text')
+    rows = []
+    for name, sim in runs.items():
+        p, k = (parse_prop(sim.get('prop', 1.0)) if sim.get('synthesis', True) else 0.), sim.get('cluster_size', 4)
+        s = SimBatchSampler(len(train), batch_size, k, p, sim.get('neighbourhood', 1), seed=seed)
+        s.set_neighbours(nearest_neighbours(emb, 4 * s.s * max(k - 1, 1)))
+        rows.append(dict(run=name, prop=p, cluster_size=k, **batch_hardness(emb, s.global_batches())))
+    return pd.DataFrame(rows)
+
 def bench_simclip(out_dir:str|Path|None=None, # scratch folder
-                  n_images:int=2000, # shapes images (80% train, 10% validation, 10% test); a new draw, not the shapes model's data
+                  n_images:int=2000, # images (80% train, 10% validation, 10% test); a new draw, not the shapes model's data
                   seeds:tuple=(0, 1, 2), # training seeds per setting
                   steps:int=300, # optimizer steps of every run
                   batch_size:int=64, # the batch N
                   lr:float=1e-4, # peak learning rate
                   runs:dict|None=None, # {name: `train_simclip` settings} (default: `SIMCLIP_RUNS`)
-                  data_seed:int=21, # the shapes set
+                  data_seed:int=21, # the data set's seed
                   device:str='cpu',
+                  data:str='shapes', # 'shapes' (one shape per image, `write_shapes`) or 'scenes' (two shapes with a relation, `clipnb.scenes`)
                  )->pd.DataFrame:
     "Fine-tune the shipped shapes CLIP with random batches and with SimCLIP settings at equal steps and learning rate, seeds apart: test retrieval, fine-grained probes, batch hardness, time."
     from clipnb.synthetic import write_shapes
+    from clipnb.scenes import write_scenes, scene_probe_accuracy
     from clipnb.shapes import shapes_model_path
     from clipnb.models import load_model
     from clipnb.retrieval import evaluate_retrieval, load_retrieval_data
-    from clipnb.train import TrainConfig
+    from clipnb.train import TrainConfig, CaptionedImages
     from clipnb.simclip import train_simclip
-    out = Path(out_dir or tempfile.mkdtemp())
-    files = write_shapes(out/'data', n_images=n_images, seed=data_seed, splits=(0.8, 0.1, 0.1))
-    test = load_retrieval_data(files.hf, 'test')
-    per_epoch = len(load_retrieval_data(files.hf, 'train').df.image_id.unique()) // batch_size
+    if data not in ('shapes', 'scenes'): raise InputError(f"data {data!r}: 'shapes' or 'scenes'")
+    out, runs = Path(out_dir or tempfile.mkdtemp()), runs or SIMCLIP_RUNS
+    files = (write_shapes if data == 'shapes' else write_scenes)(out/'data', n_images=n_images, seed=data_seed, splits=(0.8, 0.1, 0.1))
+    test, train = load_retrieval_data(str(files.hf), 'test'), load_retrieval_data(str(files.hf), 'train')
+    probe = (lambda m: fine_grained_probes(m, test)) if data == 'shapes' else (lambda m: scene_probe_accuracy(m, files))
+    per_epoch = len(train.df.image_id.unique()) // batch_size
     keys = ('image_to_text_R@1', 'image_to_text_R@5', 'image_to_text_R@10', 'text_to_image_R@1', 'text_to_image_R@5', 'text_to_image_R@10')
     start = load_model(shapes_model_path(), device)
-    rows = [dict(run='before fine-tuning', seed=None, **{k: evaluate_retrieval(start, test)[k] for k in keys}, **fine_grained_probes(start, test))]
-    for name, sim in (runs or SIMCLIP_RUNS).items():
+    rows = [dict(run='before fine-tuning', seed=None, **{k: evaluate_retrieval(start, test)[k] for k in keys}, **probe(start))]
+    for name, sim in runs.items():
         for seed in seeds:
             t0 = time.perf_counter()
             cfg = TrainConfig(str(shapes_model_path()), str(files.hf), str(out/f"{name.replace(' ', '').replace(',', '_')}-{seed}"), epochs=math.ceil(steps / per_epoch),
@@ -375,10 +392,11 @@ def bench_simclip(out_dir:str|Path|None=None, # scratch folder
             secs = time.perf_counter() - t0
             m = load_model(r['best_model'], device)
             h = r['hardness']
-            rows.append(dict(run=name, seed=seed, **{k: r['metrics'][k] for k in keys}, **fine_grained_probes(m, test), seconds=secs,
+            rows.append(dict(run=name, seed=seed, **{k: r['metrics'][k] for k in keys}, **probe(m), seconds=secs,
                              within_cluster_sim=float(h.within_cluster_sim.mean()) if len(h) else float('nan'),
                              batch_sim=float(h.batch_sim.mean()) if len(h) else float('nan')))
     res = pd.DataFrame(rows)
-    res['probe_mean'] = res[['color', 'shape', 'size', 'position', 'background']].mean(axis=1)
-    res.attrs.update(n_images=n_images, steps=steps, batch_size=batch_size, lr=lr, seeds=seeds, data_seed=data_seed)
+    res['probe_mean'] = res[list(PROBE_MEAN)].mean(axis=1)
+    res.attrs.update(data=data, n_images=n_images, steps=steps, batch_size=batch_size, lr=lr, seeds=seeds, data_seed=data_seed,
+                     hardness=start_hardness(start, CaptionedImages(train), runs, batch_size))
     return res

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLORS', 'BACKGROUNDS', 'SIZES', 'POSITIONS', 'POS_PHRASES', 'TEMPLATES', 'ShapeSpec', 'sample_spec',
-           'describe', 'draw_shape', 'make_shapes', 'ShapesFiles', 'write_shapes', 'make_clip_tokenizer',
+           'describe', 'paint_shape', 'draw_shape', 'make_shapes', 'ShapesFiles', 'write_shapes', 'make_clip_tokenizer',
            'make_siglip_tokenizer', 'make_tiny_clip', 'make_tiny_siglip']
 
 # %% ../nbs/05_synthetic.ipynb #7edeef6d
@@ -60,6 +60,15 @@ def _polygon(kind, cx, cy, r, angle):
     a0 = math.radians(angle) + {'square': math.pi/4, 'triangle': -math.pi/2, 'diamond': -math.pi/2, 'star': -math.pi/2}[kind]
     return [(cx + rr*math.cos(a0 + 2*math.pi*k/n), cy + rr*math.sin(a0 + 2*math.pi*k/n)) for k, rr in enumerate(rad)]
 
+def paint_shape(d:ImageDraw.ImageDraw, # where to paint
+                shape:str, color:str, # keys of `SHAPES` and `COLORS`
+                cx:float, cy:float, r:float, # centre and radius in pixels
+                angle:float=0., # rotation in degrees (polygons)
+               ):
+    "Paint one filled shape: the one drawing rule of every synthetic image (single shapes here, two-shape scenes in `clipnb.scenes`)."
+    if shape == 'circle': d.ellipse([cx-r, cy-r, cx+r, cy+r], fill=COLORS[color])
+    else: d.polygon(_polygon(shape, cx, cy, r, angle), fill=COLORS[color])
+
 def draw_shape(spec:ShapeSpec, # what to draw
                size:int|tuple=64, # image side in pixels, or (width, height)
               )->Image.Image:
@@ -68,9 +77,7 @@ def draw_shape(spec:ShapeSpec, # what to draw
     im = Image.new('RGB', (w, h), BACKGROUNDS[spec.background])
     px, py = POSITIONS[spec.position]
     cx, cy, r = (px + spec.dx)*w, (py + spec.dy)*h, SIZES[spec.size]*spec.scale*min(w, h)
-    d = ImageDraw.Draw(im)
-    if spec.shape == 'circle': d.ellipse([cx-r, cy-r, cx+r, cy+r], fill=COLORS[spec.color])
-    else: d.polygon(_polygon(spec.shape, cx, cy, r, spec.angle), fill=COLORS[spec.color])
+    paint_shape(ImageDraw.Draw(im), spec.shape, spec.color, cx, cy, r, spec.angle)
     return im
 
 # %% ../nbs/05_synthetic.ipynb #491af805
