@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import bin_path
+from conftest import OFFLINE_ENV, bin_path
 from clipnb.dist import free_port
 
-ENV = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
+ENV = OFFLINE_ENV
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):

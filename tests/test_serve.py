@@ -6,11 +6,11 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from conftest import bin_path
+from conftest import OFFLINE_ENV, bin_path
 from clipnb.dist import free_port
 from clipnb.testing import ImageServer, wait_for_health
 
-ENV = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
+ENV = OFFLINE_ENV
 
 @pytest.fixture(scope='module')
 def model(tmp_path_factory):

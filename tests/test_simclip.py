@@ -3,10 +3,10 @@ iterations in one process and under torchrun with two (whole clusters per rank, 
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest
-from conftest import bin_path
+from conftest import OFFLINE_ENV, bin_path
 from clipnb.dist import free_port
 
-ENV = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
+ENV = OFFLINE_ENV
 
 @pytest.fixture(scope='module')
 def tsvs(tmp_path_factory):

@@ -3,7 +3,7 @@ gloo): it learns (test R@5 well above the untrained model's), keeps the best mod
 import json, os, subprocess, sys
 from pathlib import Path
 import pytest
-from conftest import bin_path
+from conftest import OFFLINE_ENV, bin_path
 from clipnb.dist import free_port
 
 @pytest.fixture(scope='module')
@@ -33,7 +33,7 @@ def _check(r, out, untrained):
     hist = json.loads((out/'history.json').read_text())
     assert max(h['step'] for h in hist) == 80
 
-ENV = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', TOKENIZERS_PARALLELISM='false')
+ENV = OFFLINE_ENV
 
 def test_torchrun(tiny, tmp_path):
     files, model, untrained = tiny
