@@ -21,6 +21,7 @@ requirements = shlex.split(cfg.get('requirements', ''))
 if cfg.get('pip_requirements'): requirements += shlex.split(cfg.get('pip_requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 serve_requirements = shlex.split(cfg.get('serve_requirements', ''))
+ray_requirements = shlex.split(cfg.get('ray_requirements', ''))
 min_python = cfg['min_python']
 package_data = {cfg['lib_name']: cfg['package_data'].split()} if cfg.get('package_data') else {}
 
@@ -37,7 +38,7 @@ setuptools.setup(
     package_data = package_data,
     include_package_data = True,
     install_requires = requirements,
-    extras_require = {'dev': dev_requirements, 'serve': serve_requirements},
+    extras_require = {'dev': dev_requirements, 'serve': serve_requirements, 'ray': ray_requirements},
     python_requires = '>=' + min_python,
     long_description = open('README.md', encoding='utf-8').read(),
     long_description_content_type = 'text/markdown',

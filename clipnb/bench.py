@@ -23,7 +23,7 @@ from .testing import ImageServer, wait_for_health
 
 # %% auto #0
 __all__ = ['SIMCLIP_RUNS', 'PROBE_MEAN', 'make_vit_b32', 'bench_images', 'bench_scoring', 'bench_download', 'bench_mixed',
-           'bench_serve', 'bench_match_shapes', 'fine_grained_probes', 'start_hardness', 'bench_simclip']
+           'bench_serve', 'bench_match_shapes', 'fine_grained_probes', 'start_hardness', 'bench_simclip', 'bench_scale']
 
 # %% ../nbs/91_bench.ipynb #1d97ea65
 def make_vit_b32(device:str|None=None, dtype:str|None=None, seed:int=0)->ImageTextModel:
@@ -400,3 +400,61 @@ def bench_simclip(out_dir:str|Path|None=None, # scratch folder
     res.attrs.update(data=data, n_images=n_images, steps=steps, batch_size=batch_size, lr=lr, seeds=seeds, data_seed=data_seed,
                      hardness=start_hardness(start, CaptionedImages(train), runs, batch_size))
     return res
+
+# %% ../nbs/91_bench.ipynb #be910051
+def _peak_rss(cmd:list, env=None)->dict:
+    "Run `cmd`, sampling the RSS of the process and of its process tree: peak MiB of each, and seconds."
+    import psutil
+    t0, p = time.perf_counter(), psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    main = tree = 0
+    while p.poll() is None:
+        try:
+            r = p.memory_info().rss; kids = sum(c.memory_info().rss for c in p.children(recursive=True))
+            main, tree = max(main, r), max(tree, r + kids)
+        except psutil.Error: pass
+        time.sleep(0.02)
+    err = p.stderr.read().decode()
+    if p.returncode: raise RuntimeError(f"{' '.join(map(str, cmd[:3]))}... exited {p.returncode}: {err[-2000:]}")
+    return dict(peak_rss_mib=round(main / 2**20, 1), peak_tree_mib=round(tree / 2**20, 1), seconds=round(time.perf_counter() - t0, 2))
+
+def _linked_table(work:Path, n:int)->Path:
+    "n rows: 200 distinct shapes images, each row its own hard link to one, each caption distinct."
+    from clipnb.synthetic import write_shapes
+    if not (work/'shapes').exists(): write_shapes(work/'shapes', n_images=200, seed=5)
+    imgs = sorted((work/'shapes'/'images').glob('*'))
+    links = work/f'links{n}'; links.mkdir(exist_ok=True)
+    names = [f'{i:07d}{imgs[i % 200].suffix}' for i in range(n)]
+    for i, nm in enumerate(names):
+        if not (links/nm).exists(): os.link(imgs[i % 200], links/nm)
+    f = work/f'pairs{n}.csv'
+    pd.DataFrame(dict(image_path=[f'links{n}/{nm}' for nm in names], caption=[f'a picture number {i} of a shape' for i in range(n)])).to_csv(f, index=False)
+    return f
+
+def bench_scale(out_dir:str|Path, # scratch folder (tables, images, outputs)
+                rows:tuple=(20_000, 200_000, 2_000_000), # table sizes for clipnb_score
+                download_rows:tuple=(20_000, 200_000), # table sizes for clipnb_download
+                formats:tuple=('webdataset', 'files'), # download output formats
+               )->pd.DataFrame:
+    "Peak RSS, seconds and pairs/s of clipnb_score and clipnb_download at each table size, each a fresh process."
+    from clipnb.shapes import shapes_model_path
+    work = Path(out_dir); work.mkdir(parents=True, exist_ok=True)
+    env, bp, runs = dict(os.environ, HF_HUB_OFFLINE='1', TOKENIZERS_PARALLELISM='false'), lambda c: str(Path(sys.executable).parent/c), []
+    for n in rows:
+        f = _linked_table(work, n)
+        r = _peak_rss([bp('clipnb_score'), '--csv_path', f, '--model_name', shapes_model_path(), '--device', 'cpu', '--output_dir', work/f'score{n}',
+                       '--batch_size', '256', '--num_workers', '2', '--overwrite'], env)
+        if json.loads((work/f'score{n}'/'summary.json').read_text())['rows'] != n: raise RuntimeError(f"score {n}: rows missing")
+        runs.append(dict(job='clipnb_score', rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
+    with ImageServer() as srv:
+        for n in download_rows:
+            f = work/f'urls{n}.csv'
+            pd.DataFrame(dict(url=[srv.url(f'img/{i % 500}.jpg?r={i}') for i in range(n)], caption=[f'photo {i}' for i in range(n)])).to_csv(f, index=False)
+            for fmt in formats:
+                d = work/f'dl{n}{fmt}'
+                if d.exists(): subprocess.run(['rm', '-rf', str(d)], check=True)
+                r = _peak_rss([bp('clipnb_download'), '--csv_path', f, '--output_dir', d, '--output_format', fmt, '--max_workers', '16'], env)
+                runs.append(dict(job=f'clipnb_download --output_format {fmt}', rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
+    df = pd.DataFrame(runs)
+    df['rss_vs_smallest'] = df.groupby('job', sort=False).peak_rss_mib.transform(lambda s: (s / s.iloc[0]).round(3))
+    df['tree_vs_smallest'] = df.groupby('job', sort=False).peak_tree_mib.transform(lambda s: (s / s.iloc[0]).round(3))
+    return df

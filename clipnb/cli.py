@@ -16,7 +16,8 @@ logger = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['logger', 'COMMANDS', 'SHARED_FLAGS', 'make_parser', 'command', 'parse_columns', 'parse_list', 'score_cli',
            'profile_cli', 'demo', 'validate_cli', 'download_cli', 'eval_retrieval_cli', 'train_contrastive_cli',
-           'train_shapes_cli', 'train_classifier_cli', 'predict_cli', 'serve_cli', 'simclip_cli', 'flag_table']
+           'train_shapes_cli', 'train_classifier_cli', 'predict_cli', 'serve_cli', 'simclip_cli', 'curate_cli',
+           'flag_table']
 
 # %% ../nbs/18_cli.ipynb #c1800002
 def _fail(prog:str, msg, code:int=2)->int:
@@ -131,7 +132,7 @@ _SCORE_COMPAT = {'save_results': 'write the results file: always done, to --outp
                  'no_shuffle': 'keep the input order: always done, scoring never shuffles (accepted for seed 000)'}
 
 @command('clipnb_score', required=('csv_path',), compat=_SCORE_COMPAT, launcher=True, config=True)
-def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or image paths, and captions
+def score_cli(csv_path:str=None, # a table (.csv/.tsv/.jsonl/.parquet), several (a glob or comma-separated list), or WebDataset .tar / image-bytes Parquet shards
               columns:str=None, # column mapping, e.g. 'caption_en:text,photo:url'
               output_dir:str='outputs', # results, summary, plots and report
               image_dir:str='outputs/images', # where downloaded images go
@@ -154,6 +155,8 @@ def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or imag
               group_col:str=None, # summarise by this column too
               scores:str=None, # comma-separated per-pair scores: cosine, clipscore, clipscore_w, siglip_prob (default by model family)
               overwrite:store_true=False, # score again instead of resuming
+              output_format:str='csv', # csv (one results file) or parquet (a folder of shards, KKKKK.parquet)
+              number_sample_per_shard:int=10_000, # rows per shard: the unit of work, resume and output
              )->int:
     "Score image-caption similarity for a table of URLs or image paths: download, score, statistics, plots and an HTML report."
     from clipnb.pipeline import run_pipeline
@@ -161,7 +164,7 @@ def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or imag
     r = run_pipeline(csv_path, output_dir, image_dir, model_name, device, dtype, max_workers, timeout, force_download, batch_size,
                      num_workers, distributed, world_size, rank, backend, results_file, group_col, parse_list(scores, 'scores'),
                      overwrite=overwrite, columns=parse_columns(columns), dist_timeout=dist_timeout, progress=sys.stderr.isatty(),
-                     image_base_path=image_base_path, model_type=model_type)
+                     image_base_path=image_base_path, model_type=model_type, output_format=output_format, number_sample_per_shard=number_sample_per_shard)
     if 'rows' not in r: return 0  # another rank than 0: rank 0 reports
     s = json.loads(Path(r['summary']).read_text())
     if r['complete_already']: print(f"results already complete for this input, model and settings ({r['results']}.run.json): not scored again; --overwrite scores again")
@@ -172,9 +175,8 @@ def score_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) of URLs or imag
 # %% ../nbs/18_cli.ipynb #d2a5cc02
 def _remote(csv_path, columns:dict|None)->bool:
     "Whether a table has http(s) URLs to download."
-    from clipnb.data import read_pairs
-    pt = read_pairs(csv_path, columns)
-    return pt.kind == 'url' and bool(pt.df.url.astype(str).str.match(r'(?i)https?://').any())
+    from clipnb.stream import iter_pairs
+    return any(pt.kind == 'url' and pt.df.url.astype(str).str.match(r'(?i)https?://').any() for pt in iter_pairs(csv_path, columns))
 
 @command('clipnb_profile', config=True)
 def profile_cli(csv_path:str=None, # a pair table (default: 256 generated 320x240 JPEGs); http(s) URLs are downloaded first
@@ -296,12 +298,23 @@ def download_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) with a URL c
                  world_size:int=None, # number of shards (default: from the launcher, or 1)
                  dist_timeout:float=None, # seconds rank 0 waits for the other shards (default: $CLIPNB_DIST_TIMEOUT or 24 h)
                  merge_only:store_true=False, # only merge the manifest parts already in image_dir
+                 output_format:str='files', # files (images + manifest.csv), webdataset (KKKKK.tar + .parquet status) or parquet (image bytes)
+                 number_sample_per_shard:int=10_000, # rows per shard (webdataset, parquet)
+                 engine:str='local', # local (this process's shards) or ray (every shard on Ray; webdataset, parquet)
+                 workers:int=2, # Ray tasks at a time
                 )->int:
     "Download the images of a table of URLs with many threads: retries, resume, and a manifest with a status for every row."
     from clipnb.download import download_images, merge_manifest
     from clipnb.dist import init_distributed
     cols = {**(parse_columns(columns) or {}), **({url_col: 'url'} if url_col else {})} or None
     if max_workers < 1: raise InputError(f"--max_workers {max_workers}: must be at least 1")
+    if output_format != 'files':
+        from clipnb.shards import download_shards
+        r = download_shards(csv_path, _output_dir(image_dir, 'image_dir'), output_format, number_sample_per_shard, max_workers, timeout, retries,
+                            max_per_host, image_size, cols, rank, world_size, engine, workers, force_download, progress=sys.stderr.isatty())
+        print(f"{r['shards']} shards ({r['skipped']} already done): {r['rows']} rows, {r['status']}; {r['samples']} images in {r['output_dir']}")
+        return 0
+    if engine != 'local': raise InputError(f"--engine {engine}: only with --output_format webdataset or parquet")
     mpath = Path(manifest) if manifest else _output_dir(image_dir, 'image_dir')/'manifest.csv'
     if merge_only:
         merge_manifest(csv_path, mpath, cols)
@@ -565,11 +578,40 @@ def simclip_cli(train_tsv:str=None, # training table: image<TAB>caption1<TAB>cap
         _print_metrics(r['metrics'])
         print(f"best model: {r['best_model']}\ntest metrics: {out/'test_metric.json'}")
 
+# %% ../nbs/18_cli.ipynb #c1800050
+@command('clipnb_curate', required=('results',))
+def curate_cli(results:str=None, # the results of clipnb_score: a CSV, or a folder of Parquet shards
+               csv_path:str=None, # the input that was scored: needed for shards with images (WebDataset, Parquet) and for --dedup_threshold
+               columns:str=None, # column mapping of --csv_path, e.g. 'caption_en:text'
+               output_dir:str='outputs/curated', # kept pairs, dropped.csv, curate_report.json, curate_hist.png
+               score:str='cosine', # the score to cut on
+               min_score:float=None, # keep pairs at or above this score
+               quantile:float=None, # keep pairs at or above this quantile of the scores (0.7 keeps the top 30%)
+               top_fraction:float=None, # keep this fraction with the highest scores (per --group_col group)
+               group_col:str=None, # groups for --top_fraction
+               dedup_threshold:float=None, # drop images whose cosine to an earlier kept image is at least this (needs --model_name)
+               model_name:str=None, # the model whose image embeddings compare images
+               device:str=None, # 'cpu', 'cuda' or None for the best available
+               number_sample_per_shard:int=10_000, # rows per shard, as the input was scored
+               overwrite:store_true=False, # curate again into a folder that holds a curation
+              )->int:
+    "Keep the pairs worth training on: by score (threshold, quantile, top fraction overall or per group) and without near-duplicate images."
+    from clipnb.curate import curate
+    from clipnb.models import load_model
+    if dedup_threshold is not None and not model_name: raise InputError("--dedup_threshold needs --model_name (the model whose image embeddings compare images)")
+    m = load_model(model_name, device) if dedup_threshold is not None else None
+    r = curate(results, _output_dir(output_dir), csv_path, score, min_score, quantile, top_fraction, group_col, dedup_threshold, m,
+               parse_columns(columns), number_sample_per_shard, overwrite=overwrite)
+    c, ch = r['counts'], r['choice']
+    print(f"{c['rows']} pairs: {c['kept']} kept ({r['kept_share']:.1%}); dropped: {c['below_cut']} below the cut, {c['near_duplicate']} near-duplicates, {c['error']} errors")
+    print(f"cut ({ch['rule']} {ch['value']}): " + (f"{ch['cut']:.4f}" if 'cut' in ch else ', '.join(f'{g}: {v:.4f}' for g, v in ch['cuts'].items())))
+    print(f"written to {output_dir}: {', '.join(r['files'])}")
+
 # %% ../nbs/18_cli.ipynb #c1800020
 COMMANDS = {'clipnb_score': score_cli, 'clipnb_download': download_cli, 'clipnb_validate': validate_cli, 'clipnb_profile': profile_cli,
             'clipnb_demo': demo, 'clipnb_eval_retrieval': eval_retrieval_cli, 'clipnb_train_contrastive': train_contrastive_cli,
             'clipnb_train_shapes': train_shapes_cli, 'clipnb_train_classifier': train_classifier_cli, 'clipnb_predict': predict_cli,
-            'clipnb_serve': serve_cli, 'clipnb_simclip': simclip_cli}
+            'clipnb_serve': serve_cli, 'clipnb_simclip': simclip_cli, 'clipnb_curate': curate_cli}
 SHARED_FLAGS = ('csv_path', 'columns', 'output_dir', 'model_name', 'device', 'dtype', 'batch_size', 'num_workers', 'world_size', 'rank', 'log_level', 'verbose')
 
 def flag_table(commands:dict|None=None, # {name: command} (default: `COMMANDS`)

@@ -238,7 +238,8 @@ def digest(self:PairTable)->str:
     "A 32-hex-digit hash of the table's content: its rows and columns, where relative paths start, and which dataset holds embedded images."
     h = hashlib.blake2b(pd.util.hash_pandas_object(self.df, index=False).to_numpy().tobytes(), digest_size=16)
     h.update(json.dumps([list(map(str, self.df.columns)), str(self.base_dir)]).encode())
-    if self.images is not None: h.update(str(getattr(getattr(self.images, 'ds', None), '_fingerprint', type(self.images).__name__)).encode())
+    if self.images is not None:  # a `datasets` column: the dataset's fingerprint; a shard's bytes (`clipnb.stream.ImageBytes`): theirs
+        h.update(str(getattr(self.images, 'fingerprint', None) or getattr(getattr(self.images, 'ds', None), '_fingerprint', type(self.images).__name__)).encode())
     return h.hexdigest()
 
 # %% ../nbs/03_data.ipynb #af075730

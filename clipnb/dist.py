@@ -139,14 +139,14 @@ def read_marker(path:str|Path, run:str)->dict|None:
     return rec if rec.get('run_id') == run else None
 
 def wait_for_markers(paths:list, # one marker per shard
-                     run:str, # the run whose markers count
+                     run:str|list, # the run whose markers count (or one per marker)
                      timeout:float|None=None, # seconds (see `dist_timeout`)
                      poll:float=0.2, # seconds between looks
                     )->list:
     "Wait until every marker of `paths` belongs to run `run`; their records, in order. `TimeoutError` naming the missing ones."
     limit, t0 = dist_timeout(timeout), time.monotonic()
     while True:
-        recs = [read_marker(p, run) for p in paths]
+        recs = [read_marker(p, r) for p, r in zip(paths, [run] * len(paths) if isinstance(run, str) else run)]
         missing = [str(p) for p, r in zip(paths, recs) if r is None]
         if not missing: return recs
         if time.monotonic() - t0 > limit:

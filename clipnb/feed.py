@@ -57,11 +57,12 @@ def _cell_key(cell, base:Path)->str:
 
 def row_keys(pt:PairTable)->list:
     "The image key of every row of `pt` (see above)."
-    if pt.images is not None: return [f'{EMBEDDED}{i}' for i in pt.df.image_id]
-    col = pt.df['image_path' if 'image_path' in pt.df else 'url']
-    cells = pd.Series(pd.unique(col.astype(object)), dtype=object)
-    keys = dict(zip(cells, (_cell_key(c, pt.base_dir or Path('.')) for c in cells)))
-    out = [keys[c] for c in col]
+    if pt.images is not None: out = [f'{EMBEDDED}{i}' for i in pt.df.image_id]
+    else:
+        col = pt.df['image_path' if 'image_path' in pt.df else 'url']
+        cells = pd.Series(pd.unique(col.astype(object)), dtype=object)
+        keys = dict(zip(cells, (_cell_key(c, pt.base_dir or Path('.')) for c in cells)))
+        out = [keys[c] for c in col]
     if 'download_error' in pt.df:  # rows whose download failed (see `prepare_images`)
         out = [f'{KNOWN_ERROR}not_downloaded: {e}' if isinstance(e, str) and e else k for k, e in zip(out, pt.df.download_error)]
     return out

@@ -11,6 +11,7 @@ import pandas as pd
 from .core import InputError, atomic_write, auroc, digest, dtype_name, file_digest, seed_everything
 from .dist import resolve_shard, run_id, write_marker, wait_for_markers, init_distributed, rank_device, spawns
 from .data import read_pairs
+from .stream import iter_pairs, launcher_shard
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +38,10 @@ def prepare_images(csv_path:str|Path, # the input table
                   )->Path:
     "The table to score: `csv_path` itself if its images are local paths; else a copy with each row's local file, found under `image_base_path` or downloaded into `image_dir`."
     from clipnb.download import download_images
-    pt = read_pairs(csv_path, columns)  # fails early, naming the file, if columns are missing
-    if pt.kind == 'path' and image_base_path is None: return Path(csv_path)
-    rank, ws = resolve_shard(rank, world_size)
+    first = next(iter_pairs(csv_path, columns, 1000))  # fails early, naming the file, if columns are missing; reads one shard
+    if first.kind == 'embedded' or (first.kind == 'path' and image_base_path is None): return csv_path
+    pt = read_pairs(csv_path, columns)
+    rank, ws = launcher_shard(rank, world_size)
     out = Path(output_dir)/'pairs_with_images.csv'
     key = dict(input=file_digest(csv_path), images=str(Path(image_base_path or image_dir).resolve()), local=image_base_path is not None, world_size=ws)
     done, run = out.with_name(out.name + '.done'), run_id(digest(key))
@@ -92,6 +94,8 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
                  progress:bool=True,
                  image_base_path:str|Path|None=None, # images are already here (see `prepare_images`); nothing is downloaded
                  model_type:str|None=None, # 'clip' or 'siglip': the family the model must be, and the default model's
+                 output_format:str='csv', # results as one CSV, or 'parquet': a folder of shards
+                 number_sample_per_shard:int=10_000, # rows per shard
                 )->dict:
     "Download (if needed), score every pair, and write the statistics, plots and HTML report; returns what was written."
     from clipnb.models import load_model
@@ -105,30 +109,31 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
     if model_type not in (None, *DEFAULT_MODELS): raise InputError(f"--model_type {model_type}: one of {', '.join(DEFAULT_MODELS)}")
     model_name = model_name or DEFAULT_MODELS[model_type or 'clip']
     distributed = spawns(distributed, world_size)  # under a launcher, --distributed joins its processes
-    read_pairs(csv_path, columns)  # the table and its columns, before anything else
-    rank, ws = (0, 1) if distributed else resolve_shard(rank, world_size)
+    next(iter_pairs(csv_path, columns, 1000))  # the input and its columns (its first shard), before anything else
+    rank, ws = (0, 1) if distributed else launcher_shard(rank, world_size)
     if ws > 1: init_distributed(backend, dist_timeout)
     model = load_model(model_name, 'cpu' if distributed else rank_device(device), None if distributed else dtype)
     if model_type and model.is_siglip != (model_type == 'siglip'): raise InputError(f"--model_type {model_type}: {model_name} is a {model.family} model")
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
     table = prepare_images(csv_path, image_dir, out, max_workers, timeout, force_download, columns, rank, ws, dist_timeout, progress and rank == 0,
                            image_base_path)
-    results = out/results_file
+    results = out/(Path(results_file).stem if output_format == 'parquet' and results_file.endswith('.csv') else results_file)
     t1 = time.perf_counter()
-    kw = dict(batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, scores=scores, columns=columns, dist_timeout=dist_timeout)
+    kw = dict(batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, scores=scores, columns=columns, dist_timeout=dist_timeout,
+              output_format=output_format, number_sample_per_shard=number_sample_per_shard)
     if distributed:  # refuse stale results here: an error in a spawned process would end in its traceback
-        check_results(results, scoring_record(read_pairs(table, columns), model, tuple(scores) if scores else default_scores(model),
-                                              dtype_name(dtype, rank_device(device) or 'cpu')), overwrite)
+        check_results(results, scoring_record(table, model, tuple(scores) if scores else default_scores(model),
+                                              dtype_name(dtype, rank_device(device) or 'cpu'), number_sample_per_shard, columns, output_format), overwrite)
         score_distributed(world_size, backend, src=str(table), model_name=str(model_name), results_file=str(results), device=device, dtype=dtype, **kw)
     else: st = score_pairs(table, model, results, progress=progress and rank == 0, rank=rank, world_size=ws, **kw)
     t2 = time.perf_counter()
     if rank != 0: return dict(rank=rank, results=results)
-    res = pd.read_csv(results, keep_default_na=False, na_values=[''])
     score = (tuple(scores) if scores else default_scores(model))[0]
-    paths = write_report(results, table, out, model, score, group_col, thresholds)
-    return dict(results=results, table=table, rows=len(res), ok=int(res.status.eq('ok').sum()), errors=int((~res.status.eq('ok')).sum()),
+    paths = write_report(results, table, out, model, score, group_col, thresholds, columns=columns)
+    summ = json.loads(paths['summary'].read_text())  # one streaming pass over the results: rows and errors without reading them whole
+    return dict(results=results, table=table, rows=summ['rows'], ok=summ['count'], errors=summ['errors'],
                 complete_already=bool(not distributed and st.get('complete')), score=score,
-                download_s=round(t1 - t0, 3), score_s=round(t2 - t1, 3), pairs_per_s=round(len(res) / max(t2 - t1, 1e-9), 1),
+                download_s=round(t1 - t0, 3), score_s=round(t2 - t1, 3), pairs_per_s=round(summ['rows'] / max(t2 - t1, 1e-9), 1),
                 seconds=round(time.perf_counter() - t0, 3), **{k: v for k, v in paths.items()})
 
 # %% ../nbs/17_pipeline.ipynb #830b339f

@@ -12,52 +12,99 @@ import matplotlib
 import matplotlib.pyplot as plt
 from PIL import Image
 from .images import load_image
-from .feed import pair_table, read_scoring_table, resolve_image, row_images
+from .core import InputError
+from .data import ALIASES
+from .feed import read_scoring_table, resolve_image, row_images
+from .stream import ScoreStats, iter_pairs
+from .score import iter_results, SHARD_ROWS
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'QUANTILES', 'summarize_scores', 'plot_distribution', 'similarity_matrix', 'plot_heatmap', 'plot_gallery',
-           'write_report', 'threshold_view', 'browse_threshold']
+__all__ = ['logger', 'QUANTILES', 'MAX_GROUPS', 'add_results', 'results_stats', 'stats_summary', 'summarize_scores',
+           'plot_histogram', 'plot_distribution', 'similarity_matrix', 'plot_heatmap', 'plot_examples', 'plot_gallery',
+           'load_rows', 'write_report', 'threshold_view', 'browse_threshold']
 
 # %% ../nbs/11_report.ipynb #f8417cfc
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
+MAX_GROUPS = 1000 # a group column with more distinct values is refused
 
-def _stats(s:pd.Series, thresholds)->dict:
-    q = s.quantile(QUANTILES) if len(s) else pd.Series(np.nan, index=QUANTILES)
-    r = lambda x: None if pd.isna(x) else round(float(x), 6)
-    return dict(count=int(len(s)), mean=r(s.mean()), std=r(s.std()), min=r(s.min()), max=r(s.max()),
-                quantiles={f'p{round(k * 100)}': r(v) for k, v in q.items()},
-                share_at_or_above={str(t): r((s >= t).mean()) if len(s) else None for t in thresholds})
+def _text_col(df)->str|None: return next((c for c in df.columns if str(c).lower() in ALIASES['text']), None)
+
+def add_results(st:ScoreStats, # overall statistics, updated
+                groups:dict|None, # {group: ScoreStats}, updated (None: no groups)
+                df:pd.DataFrame, # a chunk of results rows
+                first:int=0, # the row number of the chunk's first row
+                group_col:str|None=None, # the group column
+               ):
+    "Add a chunk of results to the statistics: ok rows' scores (with row numbers and captions), errors by kind."
+    score = st.score
+    if score not in df: raise KeyError(f"no score column {score!r}; the table has {', '.join(map(str, df.columns))}")
+    ok = df.status.eq('ok').to_numpy() if 'status' in df else np.ones(len(df), bool)
+    rows, v, tc = np.arange(first, first + len(df)), df[score].to_numpy(np.float64), _text_col(df)
+    texts = df[tc].astype(str).to_numpy() if tc else np.full(len(df), '')
+    st.add(v[ok], rows[ok], texts[ok], errors=df.error.astype(object).fillna('').to_numpy()[~ok] if 'error' in df else ['unknown'] * int((~ok).sum()), error_rows=rows[~ok])
+    if group_col:
+        if group_col not in df: raise KeyError(f"no group column {group_col!r}; the table has {', '.join(map(str, df.columns))}")
+        for g, idx in df.groupby(group_col, sort=False).indices.items():
+            sel = idx[ok[idx]]
+            if not len(sel): continue
+            groups.setdefault(str(g), ScoreStats(score, st.thresholds, n_examples=0, n_sample=0)).add(v[sel], rows[sel])
+            if len(groups) > MAX_GROUPS: raise InputError(f"--group_col {group_col}: more than {MAX_GROUPS} groups; summarise by a coarser column")
+
+def results_stats(results, # a results file, a folder of Parquet shards, or a DataFrame
+                  score:str='cosine', # the score column
+                  thresholds:tuple=(0.2, 0.25, 0.3), # count the pairs at or above these
+                  group_col:str|None=None, # also by this column
+                  chunk_rows:int=SHARD_ROWS, # rows read at a time
+                 )->tuple:
+    "(overall `ScoreStats`, {group: `ScoreStats`}) of one score, in one streaming pass over the results."
+    st, groups, first = ScoreStats(score, tuple(thresholds)), {}, 0
+    for df in ([results] if isinstance(results, pd.DataFrame) else iter_results(results, chunk_rows)):
+        add_results(st, groups, df.reset_index(drop=True), first, group_col); first += len(df)
+    return st, groups
+
+def stats_summary(st:ScoreStats, groups:dict|None=None)->dict:
+    "The summary of `results_stats`: counts, moments, quantiles (with their error bound), shares, by group."
+    out = dict(score=st.score, rows=st.count + st.errors, errors=st.errors, error_kinds=dict(sorted(st.error_kinds.items())), **st.summary(QUANTILES))
+    if groups is not None: out['by_group'] = {g: groups[g].summary(QUANTILES) for g in sorted(groups)}
+    return out
 
 def summarize_scores(df:pd.DataFrame, # a results table from `score_pairs`
                      score:str='cosine', # the score column
                      thresholds:tuple=(0.2, 0.25, 0.3), # report the share of pairs at or above these
                      group_col:str|None=None, # also summarise by this column
                     )->dict:
-    "Summary statistics of one score over the rows scored `ok`, overall and by group."
-    if score not in df: raise KeyError(f"no score column {score!r}; the table has {', '.join(df.columns)}")
-    ok = df[df.status.eq('ok')] if 'status' in df else df
-    out = dict(score=score, rows=int(len(df)), errors=int(len(df) - len(ok)), **_stats(ok[score].astype(float), thresholds))
-    if group_col:
-        if group_col not in df: raise KeyError(f"no group column {group_col!r}; the table has {', '.join(df.columns)}")
-        out['by_group'] = {str(g): _stats(d[score].astype(float), thresholds) for g, d in ok.groupby(group_col, sort=True)}
-    return out
+    "Summary statistics of one score over the rows scored `ok`, overall and by group (`results_stats` of a table in memory)."
+    st, groups = results_stats(df, score, thresholds, group_col)
+    return stats_summary(st, groups if group_col else None)
 
 # %% ../nbs/11_report.ipynb #4e9de76e
-def plot_distribution(df:pd.DataFrame, score:str='cosine', group_col:str|None=None, bins:int=50, path:str|Path|None=None):
-    "Histogram of `score` over the rows scored ok, with the 5/25/50/75/95% quantiles marked; saved to `path` if given."
-    ok = df[df.status.eq('ok')] if 'status' in df else df
+def plot_histogram(st:ScoreStats, # overall statistics
+                   groups:dict|None=None, # {group: ScoreStats}: one histogram each instead
+                   group_col:str|None=None, # the groups' column, for the legend
+                   bins:int=50, path:str|Path|None=None):
+    "Histogram of a score from its statistics (values, or the fine histogram re-binned), with the 5/25/50/75/95% quantiles marked; saved to `path` if given."
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    groups = ok.groupby(group_col, sort=True) if group_col else [('all pairs', ok)]
-    for g, d in groups: ax.hist(d[score], bins=bins, alpha=0.6, label=f'{group_col}={g}' if group_col else g)
-    for q, v in ok[score].quantile([0.05, 0.25, 0.5, 0.75, 0.95]).items():
+    lo, hi = (st.min, st.max) if st.count else (0., 1.)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1e-6, bins + 1)
+    fine = st.lo + (np.arange(st.bins) + 0.5) * (st.hi - st.lo) / st.bins
+    for name, s in ([(f'{group_col}={g}', groups[g]) for g in sorted(groups)] if groups else [('all pairs', st)]):
+        h = np.histogram(s.values, edges)[0] if s.exact else np.histogram(np.clip(fine, lo, hi), edges, weights=s.hist)[0]
+        ax.stairs(h, edges, fill=True, alpha=0.6, label=name)
+    for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+        v = st.quantile(q)
         ax.axvline(v, color='k', ls='--' if q != 0.5 else '-', lw=0.8)
         ax.text(v, ax.get_ylim()[1] * 0.97, f'p{round(q * 100)}', rotation=90, va='top', ha='right', fontsize=7)
-    ax.set_xlabel(score); ax.set_ylabel('pairs'); ax.set_title(f'{score} over {len(ok):,} pairs'); ax.legend(fontsize=8)
+    ax.set_xlabel(st.score); ax.set_ylabel('pairs'); ax.set_title(f'{st.score} over {st.count:,} pairs'); ax.legend(fontsize=8)
     fig.tight_layout()
     if path: fig.savefig(path, dpi=110)
     return fig
+
+def plot_distribution(df:pd.DataFrame, score:str='cosine', group_col:str|None=None, bins:int=50, path:str|Path|None=None):
+    "`plot_histogram` of a results table in memory."
+    st, groups = results_stats(df, score, (), group_col)
+    return plot_histogram(st, groups if group_col else None, group_col, bins, path)
 
 # %% ../nbs/11_report.ipynb #559d9139
 def similarity_matrix(model, # an `ImageTextModel`
@@ -90,29 +137,52 @@ def plot_heatmap(sim:np.ndarray, sample:pd.DataFrame, text_col:str='caption', pa
     return fig
 
 # %% ../nbs/11_report.ipynb #682ba57b
-def plot_gallery(df:pd.DataFrame, image_files, # per row of `df`: an image path or PIL image (e.g. `row_images(src)`)
-                  score:str='cosine', text_col:str='caption', n:int=6, path:str|Path|None=None):
-    "The `n` highest and `n` lowest scoring ok pairs as thumbnails with caption and score; saved to `path` if given."
-    ok = df[df.status.eq('ok')] if 'status' in df else df
-    top, bottom = ok.nlargest(n, score), ok.nsmallest(n, score)
+def plot_examples(top:list, bottom:list, # (score, row, caption, ...) of the highest and lowest pairs
+                  images:dict, # {row: PIL image or path, or None when it cannot be had}
+                  score:str='cosine', path:str|Path|None=None):
+    "The highest and lowest pairs as thumbnails with caption and score; saved to `path` if given."
+    n = max(len(top), len(bottom), 1)
     fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 5.4), squeeze=False)
     for r, (name, part) in enumerate([('top', top), ('bottom', bottom)]):
         for j, ax in enumerate(axes[r]):
             ax.axis('off')
             if j >= len(part): continue
-            i = part.index[j]
-            ax.imshow(load_image(image_files[i]))
-            cap = str(part[text_col].iloc[j]) if text_col in part else ''
-            ax.set_title(f'{name} {j + 1}: {part[score].iloc[j]:.3f}\n' + '\n'.join(textwrap.wrap(cap, 26, max_lines=3, placeholder='…')), fontsize=7)
+            v, row, cap = part[j][:3]
+            im = images.get(row)
+            if im is not None: ax.imshow(load_image(im))
+            else: ax.text(0.5, 0.5, 'image not available', ha='center', va='center', fontsize=7, transform=ax.transAxes)
+            ax.set_title(f'{name} {j + 1}: {v:.3f}\n' + '\n'.join(textwrap.wrap(str(cap), 26, max_lines=3, placeholder='…')), fontsize=7)
     fig.tight_layout()
     if path: fig.savefig(path, dpi=110)
     return fig
 
+def plot_gallery(df:pd.DataFrame, image_files, # per row of `df`: an image path or PIL image (e.g. `row_images(src)`)
+                  score:str='cosine', text_col:str='caption', n:int=6, path:str|Path|None=None):
+    "The `n` highest and `n` lowest scoring ok pairs of a results table in memory (see `plot_examples`)."
+    st = ScoreStats(score, n_examples=n)
+    ok = (df.status.eq('ok') if 'status' in df else pd.Series(True, index=df.index)).to_numpy()
+    st.add(df[score].to_numpy(np.float64)[ok], np.flatnonzero(ok), (df[text_col].astype(str) if text_col in df else pd.Series('', index=df.index)).to_numpy()[ok])
+    return plot_examples(st.top, st.bottom, {r: image_files[r] for _, r, *_ in st.top + st.bottom}, score, path)
+
 # %% ../nbs/11_report.ipynb #5fc3d754
 def _img_tag(path:Path)->str: return f'<img src="data:image/png;base64,{base64.b64encode(Path(path).read_bytes()).decode()}" style="max-width:100%">'
 
-def write_report(results_file:str|Path, # the results of `score_pairs`
-                 src, # the pair table they came from (for images and captions)
+def load_rows(src, # the input the results came from (anything `iter_pairs` reads)
+              rows, # pair numbers (positions in the results)
+              columns:dict|None=None, # {file column: clipnb column}
+             )->dict:
+    "{row: PIL image, or None when it cannot be had} for a few rows, in one streaming pass over the input that decodes only those images."
+    want, out, first = set(int(r) for r in rows), {}, 0
+    for pt in iter_pairs(src, columns) if want else []:
+        for r in sorted(r for r in want if first <= r < first + len(pt)):
+            try: out[r] = pt.load_image(r - first)
+            except Exception: out[r] = None
+        first += len(pt)
+        if len(out) == len(want): break
+    return out
+
+def write_report(results_file:str|Path, # the results of `score_pairs` (a CSV or a folder of Parquet shards)
+                 src, # the input they came from (for the gallery's and heatmap's images)
                  out_dir:str|Path, # where the summary, plots and report go
                  model=None, # the `ImageTextModel`, for the heatmap (skipped if None)
                  score:str='cosine', # the score to summarise
@@ -121,22 +191,26 @@ def write_report(results_file:str|Path, # the results of `score_pairs`
                  k:int=16, # pairs in the heatmap sample
                  n_gallery:int=6, # top and bottom pairs in the gallery
                  title:str='clipnb similarity report',
+                 columns:dict|None=None, # {file column: clipnb column} of `src`
                 )->dict:
-    "Write `summary.json`, `similarity_distribution.png`, `similarity_heatmap.png`, `gallery.png` and `report.html`; returns their paths."
+    "Write `summary.json`, `similarity_distribution.png`, `similarity_heatmap.png`, `gallery.png` and `report.html` from one streaming pass over the results; returns their paths."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    res = pd.read_csv(results_file, keep_default_na=False, na_values=[''])
-    summ = summarize_scores(res, score, thresholds, group_col)
+    st, groups = ScoreStats(score, tuple(thresholds), n_examples=n_gallery, n_sample=k), {}
+    first = 0
+    for df in iter_results(results_file):
+        add_results(st, groups, df.reset_index(drop=True), first, group_col); first += len(df)
+    summ = stats_summary(st, groups if group_col else None)
     paths = dict(summary=out/'summary.json', distribution=out/'similarity_distribution.png', gallery=out/'gallery.png', report=out/'report.html')
     paths['summary'].write_text(json.dumps(summ, indent=2))
-    pt = pair_table(src)  # read once, for the images, the caption column and the heatmap
-    image_files, text_col = row_images(pt), pt.raw_column('text')
+    sample = [x[1:] for x in st.sample]
+    images = load_rows(src, {x[1] for x in st.top + st.bottom + sample}, columns)
     with matplotlib.rc_context({'figure.max_open_warning': 0}):
-        plt.close(plot_distribution(res, score, group_col, path=paths['distribution']))
-        if model is not None and res.status.eq('ok').sum() >= 2:
+        plt.close(plot_histogram(st, groups if group_col else None, group_col, path=paths['distribution']))
+        if model is not None and len(sample) >= 2 and all(images.get(x[1]) is not None for x in sample):
             paths['heatmap'] = out/'similarity_heatmap.png'
-            sim, sample = similarity_matrix(model, pt, res, k)
-            plt.close(plot_heatmap(sim, sample, text_col, path=paths['heatmap']))
-        plt.close(plot_gallery(res, image_files, score, text_col, n_gallery, path=paths['gallery']))
+            img, txt = model.encode_images([images[x[1]] for x in sample]), model.encode_texts([x[2] for x in sample])
+            plt.close(plot_heatmap((img @ txt.T).numpy(), pd.DataFrame(dict(caption=[x[2] for x in sample]), index=[x[1] for x in sample]), 'caption', path=paths['heatmap']))
+        plt.close(plot_examples(st.top, st.bottom, images, score, path=paths['gallery']))
     rows = ''.join(f'<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>' for k, v in summ.items() if not isinstance(v, dict))
     q = ''.join(f'<tr><td>{k}</td><td>{v}</td></tr>' for k, v in summ['quantiles'].items())
     sh = ''.join(f'<tr><td>≥ {k}</td><td>{v}</td></tr>' for k, v in summ['share_at_or_above'].items())
@@ -145,13 +219,14 @@ def write_report(results_file:str|Path, # the results of `score_pairs`
         grp = f'<h2>By {html.escape(group_col)}</h2><table><tr><th>{html.escape(group_col)}</th><th>count</th><th>mean</th><th>std</th><th>p50</th></tr>' + ''.join(
             f"<tr><td>{html.escape(g)}</td><td>{s['count']}</td><td>{s['mean']}</td><td>{s['std']}</td><td>{s['quantiles']['p50']}</td></tr>"
             for g, s in summ['by_group'].items()) + '</table>'
-    errs = res[~res.status.eq('ok')]
-    err_html = '' if not len(errs) else '<h2>Rows that could not be scored</h2><table>' + ''.join(
-        f'<tr><td>row {i}</td><td>{html.escape(str(e))}</td></tr>' for i, e in errs.error.head(50).items()) + '</table>'
+    err_html = '' if not st.errors else ('<h2>Rows that could not be scored</h2><table>' + ''.join(
+        f'<tr><td>{html.escape(k)}</td><td>{c:,}</td></tr>' for k, c in summ['error_kinds'].items()) + '</table><table>' + ''.join(
+        f'<tr><td>row {r}</td><td>{html.escape(str(e))}</td></tr>' for r, e in st.error_examples) + '</table>')
+    qnote = '' if not st.quantile_error else f'<p>Quantiles are within {st.quantile_error:.1e} of the exact ones (a {st.bins:,}-bin histogram).</p>'
     paths['report'].write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 10px;border-bottom:1px solid #ddd}}</style></head><body>
 <h1>{html.escape(title)}</h1><p>{html.escape(str(results_file))}</p>
-<h2>Summary of {html.escape(score)}</h2><table>{rows}</table><h3>Quantiles</h3><table>{q}</table><h3>Share of pairs</h3><table>{sh}</table>{grp}
+<h2>Summary of {html.escape(score)}</h2><table>{rows}</table><h3>Quantiles</h3><table>{q}</table>{qnote}<h3>Share of pairs</h3><table>{sh}</table>{grp}
 <h2>Distribution</h2>{_img_tag(paths['distribution'])}
 {'<h2>Image × caption similarity (sample)</h2>' + _img_tag(paths['heatmap']) if 'heatmap' in paths else ''}
 <h2>Top and bottom pairs</h2>{_img_tag(paths['gallery'])}{err_html}</body></html>""", encoding='utf-8')

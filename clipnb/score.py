@@ -4,27 +4,30 @@
 
 # %% ../nbs/10_score.ipynb #2c932c74
 from __future__ import annotations
-import csv, json, logging, os, time
+import csv, json, logging, os, shutil, time
+from typing import Iterator
 from pathlib import Path
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 import clipnb
 from .core import InputError, StaleOutputError, atomic_write, check_record, digest, dtype_name, chunked
-from .dist import resolve_shard, run_id, write_marker, wait_for_markers, init_distributed, rank_device, free_port
+from .dist import write_marker, read_marker, wait_for_markers, init_distributed, rank_device, free_port
+from .stream import Scan, scan_pairs, iter_pairs, launcher_shard, my_shards
 from .data import PairTable, read_pairs
 from .models import ImageTextModel, SCORES, encode_tokens, encode_pixels, clip_score, siglip_prob
-from .feed import plan_rows, image_error, PixelSplit, ImageFiles, collate_images, read_scoring_table
+from .feed import plan_rows, image_error, PixelSplit, ImageFiles, collate_images, read_scoring_table, row_keys
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'default_scores', 'check_batching', 'check_scores', 'pair_scores', 'part_path', 'record_path',
-           'shard_bounds', 'scoring_record', 'check_results', 'score_shard', 'merge_parts', 'score_pairs', 'score_job',
-           'score_distributed']
+__all__ = ['logger', 'OUTPUT_FORMATS', 'SHARD_ROWS', 'default_scores', 'check_batching', 'check_scores', 'pair_scores',
+           'shard_dir', 'shard_part', 'shard_marker', 'record_path', 'scoring_record', 'check_results', 'score_shard',
+           'merge_parts', 'score_pairs', 'iter_results', 'score_job', 'score_distributed']
 
 # %% ../nbs/10_score.ipynb #4ed2f5ac
 def default_scores(m:ImageTextModel)->tuple: return ('cosine', 'siglip_prob') if m.is_siglip else ('cosine', 'clipscore')
@@ -50,30 +53,34 @@ def pair_scores(m:ImageTextModel, cos:torch.Tensor, kinds:tuple)->dict:
     return {k: fns[k]().numpy() for k in kinds}
 
 # %% ../nbs/10_score.ipynb #fa954722
-def part_path(results:Path, rank:int, world_size:int)->Path:
-    "The results part of one shard."
-    return results.with_name(f'{results.name}.part-{rank:05d}-of-{world_size:05d}.csv')
+OUTPUT_FORMATS = ('csv', 'parquet') # results: one CSV (the seed's similarity_results.csv), or a folder of Parquet shards
+SHARD_ROWS = 10_000 # rows per shard (--number_sample_per_shard), img2dataset's default
 
+def shard_dir(results:Path)->Path:
+    "The folder of a run's shards in progress: their parts, progress files and done markers."
+    return results.with_name(results.name + '.shards')
+def shard_part(results:Path, k:int)->Path: return shard_dir(results)/f'{k:05d}.csv'
+def shard_marker(results:Path, k:int)->Path: return shard_dir(results)/f'{k:05d}.done'
 def _progress_path(part:Path)->Path: return part.with_name(part.name + '.progress.json')
 def record_path(results:Path)->Path: return results.with_name(results.name + '.run.json')
-
-def shard_bounds(n:int, rank:int, world_size:int)->tuple:
-    "Rows [start, end) of `rank`'s contiguous shard of `n` rows: sizes differ by at most one, no padding."
-    return n * rank // world_size, n * (rank + 1) // world_size
 
 # %% ../nbs/10_score.ipynb #b9000010
 _FIX = "pass --overwrite (overwrite=True) to score again from scratch, or choose another --output_dir (results_file)"
 
-def scoring_record(pt:PairTable, # the table being scored
+def scoring_record(src, # a `clipnb.stream.Scan` of the input, or the input itself (scanned here)
                    model:ImageTextModel, # the model scoring it
                    kinds:tuple, # the scores
                    dtype:str|None=None, # the compute dtype, when not the model's (the processes of a spawned run)
+                   shard_rows:int=SHARD_ROWS, # rows per shard, when `src` is scanned here
+                   columns:dict|None=None, # {file column: clipnb column}, when `src` is scanned here
+                   output_format:str='csv', # 'csv' or 'parquet'
                   )->dict:
-    "What produces a results file: the input (its digest and row count), the model (name and digest), the scores, the dtype and clipnb's version."
-    return dict(input=dict(source=pt.source, rows=len(pt), digest=pt.digest()), model=model.fingerprint(),
-                scores=list(kinds), dtype=dtype or dtype_name(model.dtype), clipnb=clipnb.__version__)
+    "What produces results: the input (source, rows, digest, shards), the model (name and digest), the scores, the dtype, the output format and clipnb's version."
+    scan = src if isinstance(src, Scan) else scan_pairs(src, columns, shard_rows)
+    return dict(input=scan.record(), model=model.fingerprint(), scores=list(kinds), dtype=dtype or dtype_name(model.dtype),
+                output_format=output_format, clipnb=clipnb.__version__)
 
-def check_results(results:Path, # a results file
+def check_results(results:Path, # a results file (or Parquet folder)
                   rec:dict, # the record of the run that would resume it
                   overwrite:bool=False, # the run starts again: nothing to check
                  )->bool:
@@ -113,8 +120,8 @@ _NON_FINITE = 'non_finite: the {} embedding is NaN or infinite (a diverged model
 
 def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:Path, kinds:tuple, rec:dict,
                 batch_size:int=64, num_workers:int=2, progress:bool=True, desc:str='scoring',
-                pixels_on_device:bool=True, images=None)->dict:
-    "Score rows of one shard into `part`, resuming after its last complete row; returns counts and timings."
+                pixels_on_device:bool=True, images=None, bar=None)->dict:
+    "Score rows of one shard into `part`, resuming after its last complete row; returns counts and timings. `bar`: a progress bar to advance instead of one of its own."
     n = len(raw)
     done, nbytes = _resume_state(part, rec)
     plan = plan_rows(keys[done:], texts[done:])
@@ -128,7 +135,9 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:
                     prefetch_factor=2 if num_workers else None)  # batches in flight: workers × 2 (uint8: 0.15 MB an image at 224 px)
     t, t_start, first_write = dict(images=0, texts=0, write=0., model=0.), time.perf_counter(), None
     pos, n_img, max_cached = 0, len(plan.images), 0
-    bar = tqdm(total=n, initial=done, unit='pair', desc=desc, disable=not progress)
+    own = bar is None
+    if own: bar = tqdm(total=n, initial=done, unit='pair', desc=desc, disable=not progress)
+    else: bar.update(done)
     with open(part, 'a', encoding='utf-8', newline='') as f:
         batches = iter(dl)
         encoded = 0
@@ -176,86 +185,129 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:
             for c in set(tc.tolist()):
                 if plan.txt_last[c] < end: txt_emb.pop(c, None); txt_err.pop(c, None)
             bar.update(end - pos); pos = end
-    bar.close()
+    if own: bar.close()
     return dict(rows=n, resumed_from=done, distinct_images=n_img, distinct_texts=len(plan.texts), encoded_images=t['images'],
                 encoded_texts=t['texts'], max_cached_images=max_cached, pixels_on_device=split is not None, model_s=round(t['model'], 3), write_s=round(t['write'], 3),
                 first_write_s=round(first_write[0], 4) if first_write else None, first_write_rows=first_write[1] if first_write else 0)
 
 # %% ../nbs/10_score.ipynb #79f2763b
 def merge_parts(results:Path, # the results file to write
-                world_size:int, # number of parts
-                n:int, # input rows: the parts must hold `shard_bounds(n, r, world_size)` rows each
+                parts:list, # the shards' CSV parts, in order
+                counts:list, # the rows each part must hold
                )->int:
-    "Join the shards' parts into `results` in rank order (header once), atomically, counting the rows actually joined; returns that count."
-    tmp, counts = results.with_name(f'.{results.name}.tmp'), []
+    "Join `parts` into `results` in order (header once), atomically, counting the rows actually joined; returns that count."
+    tmp, joined = results.with_name(f'.{results.name}.tmp'), []
     try:
         with open(tmp, 'w', encoding='utf-8', newline='') as out:
             header = None
-            for r in range(world_size):
-                p, (lo, hi) = part_path(results, r, world_size), shard_bounds(n, r, world_size)
-                if not p.exists(): raise RuntimeError(f"{p} is missing: rank {r}'s shard (rows {lo}..{hi - 1}) was not scored; rerun that rank")
+            for k, (p, n) in enumerate(zip(parts, counts)):
+                if not p.exists(): raise RuntimeError(f"{p} is missing: shard {k} ({n} rows) was not scored; rerun")
                 with open(p, encoding='utf-8', newline='') as f:
                     h = f.readline()
                     if h and header is None: header = h; out.write(h)
                     elif h and h != header: raise RuntimeError(f"{p}: its header differs from the first part's: {h.strip()!r}")
                     def lines():
                         for line in f: out.write(line); yield line
-                    counts.append(sum(1 for _ in csv.reader(lines())))
-                if counts[-1] != hi - lo:
-                    raise RuntimeError(f"{p} holds {counts[-1]} rows but rank {r}'s shard has {hi - lo} (rows {lo}..{hi - 1}); "
-                                       f"the parts are kept: rerun rank {r} with --overwrite")
+                    joined.append(sum(1 for _ in csv.reader(lines())))
+                if joined[-1] != n:
+                    raise RuntimeError(f"{p} holds {joined[-1]} rows but shard {k} has {n}; the parts are kept: rerun with --overwrite")
         os.replace(tmp, results)
     finally: tmp.unlink(missing_ok=True)
-    for r in range(world_size):
-        p = part_path(results, r, world_size)
-        for q in (p, _progress_path(p), p.with_suffix('.done')): q.unlink(missing_ok=True)
-    return sum(counts)
+    return sum(joined)
+
+def _part_to_parquet(part:Path, dest:Path, kinds:tuple):
+    "Write a complete CSV part as Parquet (the table's columns as strings, scores as float64), atomically."
+    df = pd.read_csv(part, dtype=str, keep_default_na=False, na_values=[])
+    for k in kinds: df[k] = pd.to_numeric(df[k].replace('', np.nan))
+    tmp = dest.with_name(f'.{dest.name}.tmp')
+    df.to_parquet(tmp, index=False); os.replace(tmp, dest)
 
 # %% ../nbs/10_score.ipynb #0dcc6cbf
-def score_pairs(src, # a pair table file (.csv/.tsv/.jsonl/.parquet) or a `PairTable` (its images may be embedded, e.g. `load_hf_pairs`)
+def score_pairs(src, # a table file, files (a glob, a list, a folder of shards: CSV/TSV/JSONL/Parquet/WebDataset .tar), a `datasets` folder, or a `PairTable`
                 model:ImageTextModel, # from `load_model`
-                results_file:str|Path='outputs/similarity_results.csv', # where the scored table goes
+                results_file:str|Path='outputs/similarity_results.csv', # where the scored table goes (a folder for Parquet)
                 scores:tuple|None=None, # per-pair scores (default: cosine + clipscore for CLIP, cosine + siglip_prob for SigLIP)
                 batch_size:int=64, # images per forward pass
                 num_workers:int=2, # DataLoader processes that open and preprocess images (0: in this process)
                 columns:dict|None=None, # {file column: clipnb column}, e.g. {'caption_en': 'text'}
-                rank:int|None=None, # this process's shard (default: from the launcher, or 0)
-                world_size:int|None=None, # number of shards (default: from the launcher, or 1)
+                rank:int|None=None, # this process's share of the shards (default: from the launcher, or 0)
+                world_size:int|None=None, # number of processes sharing the shards (default: from the launcher, or 1)
                 overwrite:bool=False, # start again instead of resuming
                 progress:bool=True, # show a progress bar
                 pixels_on_device:bool=True, # workers send uint8; rescale and normalise on the model's device (see `PixelSplit`)
                 dist_timeout:float|None=None, # how long rank 0 waits for the other shards (see `clipnb.dist.dist_timeout`)
+                output_format:str='csv', # 'csv': one results file; 'parquet': a folder of shards KKKKK.parquet
+                number_sample_per_shard:int=SHARD_ROWS, # rows per shard
                )->dict:
-    "Score every pair of `src` with `model` into `results_file`: streaming, resumable, sharded exactly once; returns run stats."
+    "Score every pair of `src` with `model` into `results_file`, shard by shard: bounded memory, resumable, each shard exactly once; returns run stats."
     t0 = time.perf_counter()
     check_batching(batch_size, num_workers)
+    if output_format not in OUTPUT_FORMATS: raise InputError(f"--output_format {output_format}: one of {', '.join(OUTPUT_FORMATS)}")
     kinds = check_scores(tuple(scores)) if scores else default_scores(model)
-    rank, world_size = resolve_shard(rank, world_size)
-    pt, keys, texts = read_scoring_table(src, columns)
-    n, rec = len(pt), scoring_record(pt, model, kinds)
+    rank, world_size = launcher_shard(rank, world_size)
+    scan = scan_pairs(src, columns, number_sample_per_shard)
+    n, rec = scan.rows, scoring_record(scan, model, kinds, output_format=output_format)
     results = Path(results_file); results.parent.mkdir(parents=True, exist_ok=True)
-    part, rpath = part_path(results, rank, world_size), record_path(results)
-    if overwrite and rank == 0: results.unlink(missing_ok=True); rpath.unlink(missing_ok=True)
-    if overwrite: part.unlink(missing_ok=True); _progress_path(part).unlink(missing_ok=True)
-    part.with_suffix('.done').unlink(missing_ok=True)
-    if check_results(results, rec, overwrite) and not part.exists():
+    rpath, work, n_shards = record_path(results), shard_dir(results), len(scan.shards)
+    mine = my_shards(n_shards, rank, world_size)
+    if overwrite and rank == 0:
+        shutil.rmtree(results) if results.is_dir() else results.unlink(missing_ok=True); rpath.unlink(missing_ok=True)
+    if overwrite:
+        for k in mine:
+            for q in (shard_part(results, k), _progress_path(shard_part(results, k)), shard_marker(results, k)): q.unlink(missing_ok=True)
+    if check_results(results, rec, overwrite):
         logger.info("%s is complete for this input, model and settings; pass overwrite=True to score again", results)
         return dict(rows=n, rank=rank, world_size=world_size, complete=True, results=str(results), record=str(rpath))
-    run = run_id(digest(dict(rec, world_size=world_size)))
-    lo, hi = shard_bounds(n, rank, world_size)
+    (work/'parquet' if output_format == 'parquet' else work).mkdir(parents=True, exist_ok=True)
+    keys = [f"{digest(rec)}:{d}" for _, d in scan.shards]  # a shard is done for this record and these rows
+    todo = {k for k in mine if read_marker(shard_marker(results, k), keys[k]) is None}
+    st = dict(rows=n, shards=n_shards, my_shards=len(mine), skipped_shards=len(mine) - len(todo), resumed_from=sum(scan.shards[k][0] for k in mine if k not in todo),
+              distinct_images=0, distinct_texts=0, encoded_images=0, encoded_texts=0, model_s=0., write_s=0., max_cached_images=0,
+              first_write_s=None, first_write_rows=0, pixels_on_device=None)
+    bar = tqdm(total=sum(scan.shards[k][0] for k in mine), initial=st['resumed_from'], unit='pair', disable=not progress,
+               desc='scoring' + (f' rank {rank}/{world_size}' if world_size > 1 else ''))
     setup_s = time.perf_counter() - t0
-    st = score_shard(model, pt.raw.iloc[lo:hi], keys[lo:hi], texts[lo:hi], part, kinds, rec, batch_size, num_workers, progress,
-                     desc='scoring' + (f' rank {rank}/{world_size}' if world_size > 1 else ''), pixels_on_device=pixels_on_device, images=pt.images)
-    st.update(rank=rank, world_size=world_size, start=lo, end=hi, setup_s=round(setup_s, 4), seconds=round(time.perf_counter() - t0, 3))
+    for k, pt in enumerate(iter_pairs(src, columns, number_sample_per_shard) if todo else []):
+        if k not in todo: continue
+        if pt.digest() != scan.shards[k][1]: raise StaleOutputError(f"{scan.source} changed while it was being scored (shard {k}); rerun")
+        part = shard_part(results, k)
+        s = score_shard(model, pt.raw, row_keys(pt), pt.df.text.fillna('').astype(str).tolist(), part, kinds, dict(rec, shard=k, shard_digest=scan.shards[k][1]),
+                        batch_size, num_workers, pixels_on_device=pixels_on_device, images=pt.images, bar=bar)
+        if output_format == 'parquet': _part_to_parquet(part, work/'parquet'/f'{k:05d}.parquet', kinds)
+        write_marker(shard_marker(results, k), keys[k], shard=k, **{c: s[c] for c in ('rows', 'encoded_images', 'encoded_texts')})
+        st['resumed_from'] += s['resumed_from']
+        for c in ('distinct_images', 'distinct_texts', 'encoded_images', 'encoded_texts', 'model_s', 'write_s'): st[c] = round(st[c] + s[c], 3)
+        st['max_cached_images'], st['pixels_on_device'] = max(st['max_cached_images'], s['max_cached_images']), s['pixels_on_device']
+        if st['first_write_s'] is None: st['first_write_s'], st['first_write_rows'] = s['first_write_s'], s['first_write_rows']
+    bar.close()
+    st.update(rank=rank, world_size=world_size, setup_s=round(setup_s, 4))
     if rank == 0:
-        if world_size > 1: wait_for_markers([part_path(results, r, world_size).with_suffix('.done') for r in range(1, world_size)], run, dist_timeout)
+        wait_for_markers([shard_marker(results, k) for k in range(n_shards)], keys, dist_timeout)
         atomic_write(rpath, json.dumps(dict(record=rec, rows=n), indent=1))
-        written = merge_parts(results, world_size, n)
-        if written != n: raise RuntimeError(f"{results}: {written} rows joined for {n} input rows")
-    else: write_marker(part.with_suffix('.done'), run, **st)
+        if output_format == 'csv': written = merge_parts(results, [shard_part(results, k) for k in range(n_shards)], [r for r, _ in scan.shards])
+        else:
+            written = sum(pq.ParquetFile(p).metadata.num_rows for p in (work/'parquet').glob('*.parquet'))
+            if written == n: os.replace(work/'parquet', results)
+        if written != n: raise RuntimeError(f"{results}: {written} rows joined for {n} input rows; the shards are kept in {work}")
+        shutil.rmtree(work)
     st.update(results=str(results), seconds=round(time.perf_counter() - t0, 3))
     logger.info("scored %s", st)
     return st
+
+# %% ../nbs/10_score.ipynb #sc100002
+def iter_results(results:str|Path, # a results CSV, or a folder of Parquet shards
+                 chunk_rows:int=SHARD_ROWS, # rows at a time
+                )->Iterator[pd.DataFrame]:
+    "The rows of a results file or folder, `chunk_rows` at a time, in order; scores as floats (NaN for error rows)."
+    results = Path(results)
+    if results.is_dir():
+        files = sorted(results.glob('*.parquet'))
+        if not files: raise InputError(f"{results}: a folder with no .parquet results shards")
+        for p in files:
+            for b in pq.ParquetFile(p).iter_batches(batch_size=chunk_rows): yield b.to_pandas()
+        return
+    if not results.exists(): raise InputError(f"{results}: no such results file")
+    with pd.read_csv(results, keep_default_na=False, na_values=[''], chunksize=chunk_rows) as it: yield from it
 
 # %% ../nbs/10_score.ipynb #9822c3cf
 def score_job(src, # the pair table

@@ -96,6 +96,16 @@ CASES = [
     ('clipnb_simclip', ['--train_tsv', '{tsv}', '--num-clusters', '2', '--cluster-size', '4'], 'give --num-clusters or --cluster-size, not both'),
     ('clipnb_simclip', ['--train_tsv', '{tsv}', '--warmup-prop'], '--warmup-prop needs --synthesis'),
     ('clipnb_simclip', ['--train_tsv', '{tsv}', '--synthesis', '--online-sim', 'both', '--model-name', MODEL, '--save-dir', '{out}/sim'], "--online-sim 'both'"),
+    ('clipnb_score', ['--csv_path', '{urls}', '--output_format', 'webdataset', '--model_name', MODEL, '--output_dir', '{out}/of'], '--output_format webdataset: one of csv, parquet'),
+    ('clipnb_score', ['--csv_path', '{out}/nothing-*.tar', '--model_name', MODEL, '--output_dir', '{out}/glob'], 'nothing-*.tar: the pattern matches no file'),
+    ('clipnb_download', ['--csv_path', '{urls}', '--output_format', 'tfrecord', '--output_dir', '{out}/dl1'], '--output_format tfrecord: one of files, webdataset, parquet'),
+    ('clipnb_download', ['--csv_path', '{urls}', '--engine', 'ray', '--output_dir', '{out}/dl2'], '--engine ray: only with --output_format webdataset or parquet'),
+    ('clipnb_download', ['--csv_path', '{urls}', '--output_format', 'webdataset', '--engine', 'spark', '--output_dir', '{out}/dl3'], '--engine spark: one of local, ray'),
+    ('clipnb_curate', ['--output_dir', '{out}/c0'], '--results is required'),
+    ('clipnb_curate', ['--results', '{missing}', '--min_score', '0.2', '--output_dir', '{out}/c1'], 'missing.csv: no such results file'),
+    ('clipnb_curate', ['--results', '{urls}', '--output_dir', '{out}/c2'], 'give exactly one of --min_score, --quantile, --top_fraction (got none)'),
+    ('clipnb_curate', ['--results', '{urls}', '--quantile', '1.5', '--score', 'label', '--output_dir', '{out}/c3'], '--quantile 1.5: must be in [0, 1]'),
+    ('clipnb_curate', ['--results', '{urls}', '--min_score', '0.2', '--dedup_threshold', '0.95', '--output_dir', '{out}/c4'], '--dedup_threshold needs --model_name'),
 ]
 
 @pytest.mark.parametrize('cmd,args,says', CASES, ids=[f'{c}-{i}' for i, (c, _, _) in enumerate(CASES)])

@@ -9,7 +9,8 @@ from conftest import bin_path
 from clipnb.synthetic import write_shapes
 from clipnb.models import load_model
 from clipnb.shapes import shapes_model_path
-from clipnb.score import score_pairs, part_path, shard_bounds
+from clipnb.score import score_pairs, shard_part, shard_dir
+from clipnb.stream import my_shards
 from clipnb.testing import assert_same_results
 
 MODEL = str(shapes_model_path())
@@ -44,15 +45,17 @@ def test_single_process_accounts_for_every_row(table, single):
     assert res.status.value_counts().to_dict() == {'ok': 99, 'error': 2}
     assert res.error[10].startswith('missing_image') and res.error[50].startswith('not_image')
 
-@pytest.mark.parametrize('n,world', [(1, 2), (2, 3), (5, 3), (101, 2), (101, 4)])
-def test_shards_by_flag_are_exactly_once(table, single, model, tmp_path, n, world):
+@pytest.mark.parametrize('n,world,rows', [(1, 2, 10), (2, 3, 1), (5, 3, 2), (101, 2, 10), (101, 4, 30)])
+def test_shards_by_flag_are_exactly_once(table, single, model, tmp_path, n, world, rows):
     src = tmp_path/'t.csv'; pd.read_csv(table).head(n).to_csv(src, index=False)
     out = tmp_path/'r.csv'
-    for rank in reversed(range(world)):  # rank 0 last: it merges once all parts are done
-        st = score_pairs(src, model, out, batch_size=8, num_workers=0, progress=False, rank=rank, world_size=world)
-        assert (st['start'], st['end']) == shard_bounds(n, rank, world)
+    n_shards = -(-n // rows)
+    for rank in reversed(range(world)):  # rank 0 last: it merges once all shards are done
+        st = score_pairs(src, model, out, batch_size=8, num_workers=0, progress=False, rank=rank, world_size=world, number_sample_per_shard=rows)
+        assert st['shards'] == n_shards and st['my_shards'] == len(my_shards(n_shards, rank, world))
+        assert st['encoded_texts'] <= sum(min(rows, n - k * rows) for k in my_shards(n_shards, rank, world))
     assert_same_results(out, pd.read_csv(single, dtype=str, keep_default_na=False).head(n))
-    assert not list(tmp_path.glob('r.csv.part-*'))
+    assert not shard_dir(out).exists()
 
 @pytest.mark.parametrize('workers', [0, 2])
 def test_pixels_normalised_in_workers_or_after_give_the_same_scores(table, single, model, tmp_path, workers):
@@ -118,7 +121,7 @@ def test_killed_run_resumes(tmp_path, model):
     code = ("import sys; from clipnb.models import load_model; from clipnb.score import score_pairs; "
             f"score_pairs({str(f.urls_csv)!r}, load_model({MODEL!r}, device='cpu'), {str(out)!r}, batch_size=8, num_workers=0, progress=False)")
     p = subprocess.Popen([sys.executable, '-c', code], start_new_session=True)
-    prog = part_path(out, 0, 1).with_name(part_path(out, 0, 1).name + '.progress.json')
+    prog = shard_part(out, 0).with_name(shard_part(out, 0).name + '.progress.json')
     t0 = time.monotonic()
     while time.monotonic() - t0 < 120:
         if prog.exists():
@@ -129,7 +132,7 @@ def test_killed_run_resumes(tmp_path, model):
     os.killpg(p.pid, signal.SIGKILL); p.wait()
     done = json.loads(prog.read_text())['rows']
     assert 100 <= done < 600 and not out.exists()
-    with open(part_path(out, 0, 1), 'a') as fh: fh.write('file:///torn,half a ro')  # a torn line, as a kill mid-write leaves
+    with open(shard_part(out, 0), 'a') as fh: fh.write('file:///torn,half a ro')  # a torn line, as a kill mid-write leaves
     st = score_pairs(f.urls_csv, model, out, batch_size=8, num_workers=0, progress=False)
     assert st['resumed_from'] == done and st['encoded_images'] <= 600 - done + 8
     assert_same_results(out, ref)

@@ -54,9 +54,9 @@ def test_rerun_with_other_model_scores_dtype_or_table_is_refused(data, tmp_path)
 def test_a_part_made_by_another_model_is_not_resumed(data, model, tmp_path):
     d, files, other = data
     out = tmp_path/'r.csv'
-    score_pairs(files.urls_csv, load_model(other, device='cpu'), out, batch_size=8, num_workers=0, progress=False, rank=1, world_size=2)
+    score_pairs(files.urls_csv, load_model(other, device='cpu'), out, batch_size=8, num_workers=0, progress=False, rank=1, world_size=2, number_sample_per_shard=12)
     with pytest.raises(ValueError, match='was produced by another run'):
-        score_pairs(files.urls_csv, model, out, batch_size=8, num_workers=0, progress=False, rank=1, world_size=2)
+        score_pairs(files.urls_csv, model, out, batch_size=8, num_workers=0, progress=False, rank=1, world_size=2, number_sample_per_shard=12)
 
 def test_download_with_another_image_size_is_refused(data, tmp_path):
     d, files, _ = data
@@ -147,19 +147,19 @@ def test_a_kill_while_writing_progress_does_not_break_resume(data, model, tmp_pa
 def test_merge_counts_the_rows_it_joins(data, model, tmp_path):
     d, files, _ = data
     out = tmp_path/'r.csv'
-    score_pairs(files.urls_csv, model, out, batch_size=8, num_workers=0, progress=False, rank=1, world_size=2)
-    p1 = out.with_name('r.csv.part-00001-of-00002.csv')
+    score_pairs(files.urls_csv, model, out, batch_size=8, num_workers=0, progress=False, rank=1, world_size=2, number_sample_per_shard=12)
+    p1 = out.with_name('r.csv.shards')/'00001.csv'
     with open(p1, 'a') as f: f.write(p1.read_text().splitlines(keepends=True)[-1])  # a row written twice
-    with pytest.raises(RuntimeError, match="holds 13 rows but rank 1's shard has 12"):
-        score_pairs(files.urls_csv, model, out, batch_size=8, num_workers=0, progress=False, rank=0, world_size=2)
+    with pytest.raises(RuntimeError, match="holds 13 rows but shard 1 has 12"):
+        score_pairs(files.urls_csv, model, out, batch_size=8, num_workers=0, progress=False, rank=0, world_size=2, number_sample_per_shard=12)
     assert not out.exists() and p1.exists()
 
 def test_a_marker_from_another_run_does_not_start_the_merge(data, model, tmp_path, monkeypatch):
     d, files, other = data
     out = tmp_path/'r.csv'
-    score_pairs(files.urls_csv, load_model(other, device='cpu'), out, batch_size=8, num_workers=0, progress=False, rank=1, world_size=2)
+    score_pairs(files.urls_csv, load_model(other, device='cpu'), out, batch_size=8, num_workers=0, progress=False, rank=1, world_size=2, number_sample_per_shard=12)
     monkeypatch.setenv('CLIPNB_DIST_TIMEOUT', '2')
-    with pytest.raises(TimeoutError): score_pairs(files.urls_csv, model, out, batch_size=8, num_workers=0, progress=False, rank=0, world_size=2)
+    with pytest.raises(TimeoutError): score_pairs(files.urls_csv, model, out, batch_size=8, num_workers=0, progress=False, rank=0, world_size=2, number_sample_per_shard=12)
     assert not out.exists()  # nothing merged with the other model's rows
 
 def _barrier_rank(rank, world_size, port, out):

@@ -1,0 +1,17 @@
+"""Peak memory and throughput of clipnb_score and clipnb_download as the table grows (`clipnb.bench.bench_scale`).
+
+python tools/bench_scale.py OUT_DIR [--rows 20000,200000,2000000] [--download_rows 20000,200000] [--work /tmp/bench_scale]
+Writes OUT_DIR/scale.json (the machine and every run) and prints the table."""
+import argparse, json, os, sys
+from pathlib import Path
+from clipnb.bench import bench_scale
+
+a = argparse.ArgumentParser()
+a.add_argument('out'); a.add_argument('--rows', default='20000,200000,2000000'); a.add_argument('--download_rows', default='20000,200000')
+a.add_argument('--work', default='/tmp/bench_scale')
+args = a.parse_args()
+out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+ints = lambda s: tuple(int(x) for x in s.split(',') if x)
+df = bench_scale(args.work, ints(args.rows), ints(args.download_rows))
+(out/'scale.json').write_text(json.dumps(dict(cpus=os.cpu_count(), python=sys.version.split()[0], runs=df.to_dict('records')), indent=1))
+print(df.to_string(index=False))
