@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainingArguments, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
-from .core import InputError, NonFiniteError, get_device
+from .core import InputError, NonFiniteError, get_device, atomic_write
 from .dist import is_main
 from .data import PairTable, split_by_image
 from .loss import ClipLoss, SigLipLoss, text_ids
@@ -97,7 +97,7 @@ class HistoryCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kw):
         if logs: self.rows.append(dict(step=state.global_step, **{k: v for k, v in logs.items() if isinstance(v, (int, float))}))
     def on_train_end(self, args, state, control, **kw):
-        if state.is_world_process_zero: Path(args.output_dir, 'history.json').write_text(json.dumps(self.rows, indent=1))
+        if state.is_world_process_zero: atomic_write(Path(args.output_dir, 'history.json'), json.dumps(self.rows, indent=1))  # whole or not at all
     def frame(self)->pd.DataFrame: return pd.DataFrame(self.rows).groupby('step').first().reset_index() if self.rows else pd.DataFrame()
 
 # %% ../nbs/15_train.ipynb #26bbb092
