@@ -97,7 +97,7 @@ def validate_labelled(path, image_base_path=None, columns=None, progress:bool=Fa
     "`clipnb.validate.validate` with labels required: columns, image files, 0/1 labels, label counts."
     rep = validate(path, progress=progress, columns=columns, base_dir=image_base_path)
     if rep.ok and 'label' not in rep.columns:
-        rep.issues = pd.concat([rep.issues, pd.DataFrame([dict(row=pd.NA, column='label', problem='missing_column', severity='error', detail='a classifier needs 0/1 labels')])], ignore_index=True)
+        rep.add(None, 'label', 'missing_column', 'error', 'a classifier needs 0/1 labels')
     return rep
 
 # %% ../nbs/21_classify.ipynb #c2100024

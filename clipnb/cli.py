@@ -4,7 +4,7 @@
 
 # %% ../nbs/18_cli.ipynb #52434381
 from __future__ import annotations
-import argparse, inspect, json, logging, sys
+import argparse, inspect, json, logging, shutil, sys
 from functools import wraps
 from pathlib import Path
 from fastcore.script import Param, anno_parser, store_true
@@ -269,9 +269,10 @@ def validate_cli(path:Param('a .csv/.tsv/.jsonl/.parquet table or a saved `datas
     out = [Path(report)] if report else []
     if output_dir: out.append(_output_dir(output_dir)/'issues.csv')
     rep = validate(path or csv_path, check_images=not skip_images, progress=sys.stderr.isatty(), columns=parse_columns(columns),
-                   base_dir=base_dir, sep=sep, encoding=encoding, split=split)
+                   report_path=out[0] if out else None, base_dir=base_dir, sep=sep, encoding=encoding, split=split)
     print(rep)
-    for p in out: rep.issues.to_csv(p, index=False); print(f"issues written to {p}")
+    for p in out[1:]: shutil.copyfile(out[0], p)
+    for p in out: print(f"issues written to {p}")
     return 0 if rep.ok else 1
 
 # %% ../nbs/18_cli.ipynb #56c97730
@@ -299,7 +300,7 @@ def download_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) with a URL c
                  dist_timeout:float=None, # seconds rank 0 waits for the other shards (default: $CLIPNB_DIST_TIMEOUT or 24 h)
                  merge_only:store_true=False, # only merge the manifest parts already in image_dir
                  output_format:str='files', # files (images + manifest.csv), webdataset (KKKKK.tar + .parquet status) or parquet (image bytes)
-                 number_sample_per_shard:int=10_000, # rows per shard (webdataset, parquet)
+                 number_sample_per_shard:int=10_000, # rows per shard: rows read at a time (files), rows per KKKKK.tar/.parquet (webdataset, parquet)
                  engine:str='local', # local (this process's shards) or ray (every shard on Ray; webdataset, parquet)
                  workers:int=2, # Ray tasks at a time
                 )->int:
@@ -317,12 +318,12 @@ def download_cli(csv_path:str=None, # CSV (or .tsv/.jsonl/.parquet) with a URL c
     if engine != 'local': raise InputError(f"--engine {engine}: only with --output_format webdataset or parquet")
     mpath = Path(manifest) if manifest else _output_dir(image_dir, 'image_dir')/'manifest.csv'
     if merge_only:
-        merge_manifest(csv_path, mpath, cols)
+        merge_manifest(csv_path, mpath, cols, shard_rows=number_sample_per_shard)
         _print_download(json.loads(mpath.with_name(mpath.stem + '_stats.json').read_text()), mpath); return 0
     init_distributed('gloo', dist_timeout)  # under torchrun: a group, so that the ranks share a run id
     r = download_images(csv_path, image_dir, max_workers, timeout, retries, force_download, mpath, image_size, max_per_host,
-                        cols, rank, world_size, dist_timeout=dist_timeout, progress=sys.stderr.isatty())
-    if r.manifest is None: print(f"rank {r.stats['rank']}: {r.stats['fetched']} URLs fetched; rank 0 merges the manifest"); return 0
+                        cols, rank, world_size, dist_timeout=dist_timeout, progress=sys.stderr.isatty(), shard_rows=number_sample_per_shard)
+    if r.stats_path is None: print(f"rank {r.stats['rank']}: {r.stats['fetched']} URLs fetched; rank 0 merges the manifest"); return 0
     _print_download(r.stats, r.manifest_path)
 
 # %% ../nbs/18_cli.ipynb #5e6f471a

@@ -4,7 +4,8 @@
 
 # %% ../nbs/08_download.ipynb #67354a1a
 from __future__ import annotations
-import json, logging, os, shutil, time
+import bisect, json, logging, os, shutil, time
+from itertools import chain
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,49 +15,93 @@ from tqdm.auto import tqdm
 from .core import atomic_write, check_record, digest, file_digest
 from .dist import resolve_shard, run_id, write_marker, wait_for_markers
 from .images import ImageError, parse_source, MAX_PIXELS
-from .data import read_pairs, TableError
-from .fetch import url_key, shard_of, Outcome, Fetcher, Job, run_jobs
+from PIL import Image
+from .data import TableError
+from .stream import iter_pairs, SHARD_ROWS
+from .fetch import url_key, shard_of, saved_image, Outcome, Fetcher, Job, run_jobs
 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'MANIFEST_COLS', 'journal_path', 'stats_path', 'read_journals', 'prior_results', 'settings_path',
-           'check_settings', 'merge_manifest', 'Downloaded', 'download_images']
+__all__ = ['logger', 'MANIFEST_COLS', 'journal_path', 'marker_path', 'stats_path', 'journal_index', 'read_journals',
+           'prior_results', 'saved_record', 'settings_path', 'check_settings', 'merge_manifest', 'read_manifest',
+           'Downloaded', 'download_images']
 
 # %% ../nbs/08_download.ipynb #f0a3fd79
 MANIFEST_COLS = ['image_path', 'status', 'error', 'http_status', 'bytes', 'width', 'height', 'attempts']
 
-def journal_path(manifest:Path, rank:int=0, world_size:int=1)->Path:
-    "The journal (manifest part) of one rank."
-    return manifest.with_name(f'{manifest.name}.part-{rank:05d}-of-{world_size:05d}.jsonl')
+def journal_path(manifest:Path, rank:int=0, world_size:int=1,
+                 first:int=0, # the shard's first row
+                 shard_rows:int=SHARD_ROWS, # rows per shard
+                )->Path:
+    "The journal of one rank's rows in the shard of rows `first`..`first + shard_rows`."
+    return manifest.with_name(f'{manifest.name}.part-{rank:05d}-of-{world_size:05d}.rows-{first:010d}-{first + shard_rows:010d}.jsonl')
+
+def marker_path(manifest:Path, rank:int=0, world_size:int=1)->Path:
+    "The marker a rank writes when it has done all its rows."
+    return manifest.with_name(f'{manifest.name}.part-{rank:05d}-of-{world_size:05d}.done')
 
 def stats_path(manifest:Path)->Path: return manifest.with_name(f'{manifest.stem}_stats.json')
 
-def read_journals(manifest:Path)->list:
-    "All journal records next to `manifest`, oldest file first (a torn last line is skipped)."
+def journal_index(manifest:Path)->list:
+    "(first row, end row, path) of every journal next to `manifest`, sorted: one directory listing."
+    pre, out = f'{manifest.name}.part-', []
+    for e in os.scandir(manifest.parent if str(manifest.parent) else '.'):
+        if e.name.startswith(pre) and e.name.endswith('.jsonl') and '.rows-' in e.name:
+            a, b = e.name[:-len('.jsonl')].rsplit('.rows-', 1)[1].split('-')
+            out.append((int(a), int(b), Path(e.path)))
+    return sorted(out)
+
+def _read_jsonl(p:Path)->list:
     recs = []
-    for p in sorted(manifest.parent.glob(f'{manifest.name}.part-*.jsonl'), key=lambda p: p.stat().st_mtime):
-        for line in p.read_text(encoding='utf-8').splitlines():
-            try: recs.append(json.loads(line))
-            except json.JSONDecodeError: logger.warning("%s: skipping a torn line (the process was killed while writing it)", p)
+    for line in p.read_text(encoding='utf-8').splitlines():
+        try: recs.append(json.loads(line))
+        except json.JSONDecodeError: logger.warning("%s: skipping a torn line (the process was killed while writing it)", p)
     return recs
 
+def read_journals(manifest:Path,
+                  rows:tuple|None=None, # (first, end): only the records of these rows (default: all)
+                  index:list|None=None, # `journal_index(manifest)`, if already made
+                 )->list:
+    "The journal records next to `manifest` (of `rows`), oldest file first (a torn last line is skipped)."
+    index = journal_index(manifest) if index is None else index
+    a, b = rows or (0, float('inf'))
+    ps = [p for f, e, p in index[:bisect.bisect_left(index, (b,))] if e > a]
+    recs = [r for p in sorted(ps, key=lambda p: p.stat().st_mtime) for r in _read_jsonl(p)]
+    return recs if rows is None else [r for r in recs if a <= r.get('row', -1) < b]
+
 # %% ../nbs/08_download.ipynb #8c7a0479
-def prior_results(manifest:Path, # the manifest of earlier runs (its journals are read too)
-                  url_col:str, # the URL column's name in the manifest
+def prior_results(recs:list, # manifest or journal records, oldest first
+                  folder:Path, # the manifest's folder (record paths are relative to it)
                  )->dict:
-    "{url: record} of rows already downloaded (status ok, file present), from `manifest` and its journals."
-    recs = []
-    if manifest.exists():
-        try:
-            old = read_pairs(manifest, columns={url_col: 'url'}, need=('url',)).raw
-            if {url_col, 'status', 'image_path'} <= set(old.columns):
-                recs = [dict(r, url=r[url_col]) for r in old[MANIFEST_COLS + [url_col]].to_dict('records')]
-        except TableError as e: logger.warning("ignoring the old manifest: %s", e)
+    "{url: record} of the finished `ok` records among `recs` whose file is still there (the newest wins)."
     out = {}
-    for r in recs + read_journals(manifest):
-        if r.get('status') == 'ok' and r.get('image_path') and (manifest.parent/r['image_path']).is_file(): out[r['url']] = r
+    for r in recs:
+        if r.get('status') == 'ok' and isinstance(r.get('image_path'), str) and r['image_path'] and (folder/r['image_path']).is_file(): out[r['url']] = r
     return out
+
+def saved_record(image_dir:Path, # where the images are saved
+                 url:str, # the URL
+                 folder:Path, # the manifest's folder
+                )->dict|None:
+    "A manifest record for `url` from the file an earlier run saved for it, or None if there is none."
+    p = saved_image(image_dir, url_key(url))
+    if p is None: return None
+    try:
+        with Image.open(p) as im: w, h = im.size
+    except Exception: return None  # not an image we wrote: fetch it again
+    return dict(url=url, image_path=os.path.relpath(p, folder), status='ok', error='', http_status=None, bytes=p.stat().st_size, width=w, height=h)
+
+def _old_chunks(manifest:Path, url_col:str, shard_rows:int):
+    "The old manifest's rows, a shard at a time (nothing if there is none or it is unreadable)."
+    if not manifest.exists(): return
+    try:
+        for pt in iter_pairs(manifest, {url_col: 'url'}, shard_rows, need=('url',)): yield pt.raw
+    except TableError as e: logger.warning("ignoring the old manifest: %s", e)
+
+def _old_records(old:pd.DataFrame|None, url_col:str)->list:
+    if old is None or not ({url_col, 'status', 'image_path'} <= set(old.columns)): return []
+    return [dict(r, url=str(r[url_col]).strip()) for r in old[[c for c in MANIFEST_COLS if c in old] + [url_col]].to_dict('records')]
 
 # %% ../nbs/08_download.ipynb #dd070009
 def settings_path(manifest:Path)->Path: return manifest.with_name(f'{manifest.name}.settings.json')
@@ -66,7 +111,7 @@ def check_settings(manifest:Path, # the manifest (its folder holds the images an
                    force_download:bool=False, # everything is fetched again: other settings are fine
                   ):
     "Refuse (`StaleOutputError`) to resume a download made with other `settings`; else record them for the runs that follow."
-    sp, started = settings_path(manifest), manifest.exists() or any(manifest.parent.glob(f'{manifest.name}.part-*.jsonl'))
+    sp, started = settings_path(manifest), manifest.exists() or bool(journal_index(manifest))
     if started and not force_download:
         old = json.loads(sp.read_text()) if sp.exists() else None
         check_record(manifest, old, settings, "pass --force_download to fetch every image again with these settings, or choose another --image_dir")
@@ -79,63 +124,84 @@ def _record(row, url, manifest, out:Outcome|None=None, prior:dict|None=None, att
     return dict(row=row, url=url, image_path=path, status='ok' if out.ok else 'error', error='' if out.ok else f'{out.kind}: {out.msg}',
                 http_status=out.http_status, bytes=out.nbytes, width=out.width, height=out.height, attempts=attempts)
 
-def _stats(recs:list, n_rows, fetched, reused, dups, wall, fetched_ok, nbytes)->dict:
-    st = Counter(r['status'] for r in recs)
-    errs = Counter(r['error'].split(':')[0] for r in recs if r['status'] == 'error')
-    return dict(rows=n_rows, status=dict(st), errors=dict(errs.most_common()), fetched=fetched, reused=reused, duplicate_rows=dups,
-                bytes=nbytes, wall_s=round(wall, 3), images_per_s=round(fetched_ok / wall, 2) if wall > 0 else 0.)
-
-def _read_urls(csv_path:Path, columns:dict|None):
-    "The table (as read), its URL column's name, and the URLs."
-    pt = read_pairs(csv_path, columns=columns, need=('url',))
-    return pt.raw, pt.raw_column('url'), pt.df.url.astype(str).str.strip().tolist()
+class _Tally:
+    "Counts of a run or a merge: rows by status, errors by kind, and the rest; no per-row state."
+    def __init__(self): self.status, self.errors, self.n = Counter(), Counter(), Counter()
+    def add(self, r:dict):
+        self.status[r['status']] += 1
+        if r['status'] == 'error': self.errors[str(r['error']).split(':')[0]] += 1
+        if r['status'] == 'ok' and not r.get('attempts'): self.n['reused'] += 1
+    def stats(self, n_rows, fetched, reused, dups, wall, fetched_ok, nbytes)->dict:
+        return dict(rows=n_rows, status=dict(self.status), errors=dict(self.errors.most_common()), fetched=fetched, reused=reused,
+                    duplicate_rows=dups, bytes=nbytes, wall_s=round(wall, 3), images_per_s=round(fetched_ok / wall, 2) if wall > 0 else 0.)
 
 # %% ../nbs/08_download.ipynb #61b9c2d0
+_INTS = ('http_status', 'bytes', 'width', 'height', 'attempts')
+
 def merge_manifest(csv_path:str|Path, # the input table
                    manifest:str|Path, # the manifest to write; its journals are read from the same folder
                    columns:dict|None=None, # {file column: clipnb column}, as for `download_images`
                    run_stats:list|None=None, # per-rank stats of the run, for wall time and throughput
-                  )->pd.DataFrame:
-    "Merge the journals next to `manifest` into one manifest in input order, write it and its stats JSON, and remove the journals."
+                   shard_rows:int=SHARD_ROWS, # rows read at a time
+                  )->dict:
+    "Merge the journals next to `manifest` into one manifest in input order, a shard at a time; write it and its stats JSON, remove the journals, return the stats."
     csv_path, manifest = Path(csv_path), Path(manifest)
-    df, ucol, urls = _read_urls(csv_path, columns)
-    by_row = {}
-    if manifest.exists():  # rows not redone in this run keep their old result
-        old = read_pairs(manifest, columns={ucol: 'url'}, need=('url',)).raw
-        if len(old) == len(df) and set(MANIFEST_COLS) <= set(old.columns) and old[ucol].astype(str).str.strip().tolist() == urls:
-            by_row = {i: dict(r, row=i, url=urls[i]) for i, r in enumerate(old[MANIFEST_COLS].to_dict('records'))}
-    for r in read_journals(manifest):
-        if 0 <= r['row'] < len(urls) and r['url'] == urls[r['row']]: by_row[r['row']] = r
-    missing = [i for i in range(len(df)) if i not in by_row]
-    if missing:
-        raise RuntimeError(f"{csv_path}: {len(missing)} rows have no result yet (rows {missing[:10]}{' ...' if len(missing) > 10 else ''}); "
+    index, old, tally, n, dups, missing, n_missing = journal_index(manifest), None, _Tally(), 0, 0, [], 0
+    tmp = manifest.with_name(f'.{manifest.name}.merging')
+    with open(tmp, 'w', encoding='utf-8', newline='') as f:
+        for pt in iter_pairs(csv_path, columns, shard_rows, need=('url',)):
+            raw, ucol, urls, rows = pt.raw, pt.raw_column('url'), pt.df.url.astype(str).str.strip().tolist(), pt.df.row.astype(int).tolist()
+            if old is None:
+                old = _old_chunks(manifest, ucol, shard_rows)
+                clash = [c for c in MANIFEST_COLS if c in raw.columns]
+                if clash: logger.warning("%s already has columns %s; the manifest's values replace them", csv_path, clash)
+            o, by_row = next(old, None), {}
+            if o is not None and len(o) == len(raw) and set(MANIFEST_COLS) <= set(o.columns) and o[ucol].astype(str).str.strip().tolist() == urls:
+                by_row = dict(zip(rows, o[MANIFEST_COLS].to_dict('records')))  # rows not redone in this run keep their old result
+            url_of = dict(zip(rows, urls))
+            for r in read_journals(manifest, (rows[0], rows[-1] + 1), index):
+                if url_of.get(r['row']) == r['url']: by_row[r['row']] = r
+            miss = [i for i in rows if i not in by_row]
+            if miss: n_missing += len(miss); missing += miss[:10 - len(missing)]
+            if n_missing: continue
+            out = raw.drop(columns=clash).copy()
+            res = pd.DataFrame([by_row[i] for i in rows], columns=MANIFEST_COLS)
+            for c in MANIFEST_COLS: out[c] = res[c].values
+            for c in _INTS: out[c] = pd.to_numeric(out[c], errors='coerce').astype('Int64')
+            out['error'] = out['error'].fillna('')
+            for r in res.to_dict('records'): tally.add(r)
+            out.to_csv(f, header=n == 0, index=False)
+            n, dups = n + len(out), dups + len(urls) - len(set(urls))
+    if n_missing:
+        tmp.unlink()
+        raise RuntimeError(f"{csv_path}: {n_missing} rows have no result yet (rows {missing}{' ...' if n_missing > 10 else ''}); "
                            "the journals are kept: rerun the missing ranks")
-    clash = [c for c in MANIFEST_COLS if c in df.columns]
-    if clash: logger.warning("%s already has columns %s; the manifest's values replace them", csv_path, clash)
-    out = df.drop(columns=clash).copy()
-    res = pd.DataFrame([by_row[i] for i in range(len(df))])
-    for c in MANIFEST_COLS: out[c] = res[c].values
-    for c in ('http_status', 'bytes', 'width', 'height', 'attempts'): out[c] = pd.to_numeric(out[c], errors='coerce').astype('Int64')
-    out['error'] = out['error'].fillna('')
-    atomic_write(manifest, out.to_csv(index=False))
+    os.replace(tmp, manifest)
     runs = run_stats or []
     wall = max([s['wall_s'] for s in runs], default=0.)
-    st = _stats(out.to_dict('records'), len(out), sum(s['fetched'] for s in runs), sum(s['reused'] for s in runs),
-                len(out) - out[ucol].nunique(), wall, 0, sum(s['bytes'] for s in runs))
+    st = tally.stats(n, sum(s['fetched'] for s in runs), sum(s['reused'] for s in runs), dups, wall, 0, sum(s['bytes'] for s in runs))
     st['images_per_s'] = round(sum(s['images_per_s'] * s['wall_s'] for s in runs) / wall, 2) if wall else 0.
     st['ranks'] = runs
     atomic_write(stats_path(manifest), json.dumps(st, indent=2))
-    for p in list(manifest.parent.glob(f'{manifest.name}.part-*')): p.unlink()
-    return out
+    for *_, p in index: p.unlink(missing_ok=True)
+    for p in manifest.parent.glob(f'{manifest.name}.part-*.done'): p.unlink()
+    return st
+
+def read_manifest(manifest:str|Path)->pd.DataFrame:
+    "A manifest as a DataFrame: `error` and `image_path` are '' where empty, the counts are integers."
+    m = pd.read_csv(manifest, dtype={'error': str, 'image_path': str}, keep_default_na=False, na_values={c: [''] for c in _INTS})
+    for c in _INTS: m[c] = m[c].astype('Int64')
+    return m
 
 # %% ../nbs/08_download.ipynb #7d0d00e9
 @dataclass
 class Downloaded:
-    "What `download_images` did: the manifest (None on ranks that don't merge), stats, and paths."
-    manifest: pd.DataFrame|None
+    "What `download_images` did: stats and paths; `manifest` reads the manifest (None on ranks that don't merge)."
     stats: dict
     manifest_path: Path
     stats_path: Path|None
+    @property
+    def manifest(self)->pd.DataFrame|None: return read_manifest(self.manifest_path) if self.stats_path else None
     def __repr__(self):
         s = self.stats
         errs = ', '.join(f'{k} {v}' for k, v in s['errors'].items()) or 'none'
@@ -162,13 +228,16 @@ def download_images(csv_path:str|Path, # CSV (or .tsv/.jsonl/.parquet) with a UR
                     merge:bool=True, # merge the manifest when done (rank 0 waits for the other ranks)
                     dist_timeout:float|None=None, # how long rank 0 waits for the other ranks (see `clipnb.dist.dist_timeout`)
                     progress:bool=True, # show a progress bar
+                    shard_rows:int=SHARD_ROWS, # input rows read at a time (memory is one shard's, whatever the table's size)
                    )->Downloaded:
     "Download every image of `csv_path` into `image_dir`, writing a manifest row with a status for every input row."
     t0 = time.perf_counter()
     csv_path, image_dir = Path(csv_path), Path(image_dir)
     rank, world_size = resolve_shard(rank, world_size)
     if image_size is not None and image_size < 1: raise TableError(csv_path, f"--image_size {image_size}: must be at least 1 pixel")
-    df, ucol, urls = _read_urls(csv_path, columns)
+    shards = iter_pairs(csv_path, columns, shard_rows, need=('url',))
+    first_pt = next(shards)  # the table's columns are checked before anything is written
+    ucol = first_pt.raw_column('url')
     manifest = Path(manifest) if manifest else image_dir/'manifest.csv'
     manifest.parent.mkdir(parents=True, exist_ok=True); image_dir.mkdir(parents=True, exist_ok=True)
     settings = dict(image_size=image_size)
@@ -176,50 +245,71 @@ def download_images(csv_path:str|Path, # CSV (or .tsv/.jsonl/.parquet) with a UR
     run = run_id(digest(dict(input=file_digest(csv_path), columns=columns, settings=settings, world_size=world_size)))
     tmp_dir = image_dir/'.tmp'/f'rank{rank}'
     shutil.rmtree(tmp_dir, ignore_errors=True); tmp_dir.mkdir(parents=True)  # partial files of a killed run
-    prior = {} if force_download else prior_results(manifest, ucol)
-    base = csv_path.parent
-    rows = [i for i, u in enumerate(urls) if shard_of(u, world_size) == rank]
-    groups = defaultdict(list)
-    for i in rows: groups[urls[i]].append(i)
+    base, folder = csv_path.parent, manifest.parent
     fetcher = Fetcher(image_dir, tmp_dir, timeout, max_bytes, max_pixels, image_size, max_per_host=max_per_host)
-    jpath = journal_path(manifest, rank, world_size)
-    recs, counts, fetched, fetched_ok, nbytes = [], Counter(), 0, 0, 0
-    bar = tqdm(total=len(rows), unit='img', desc=f'download{f" rank {rank}/{world_size}" if world_size > 1 else ""}', disable=not progress)
+    tally, n = _Tally(), Counter()  # n: rows, fetched, fetched_ok, bytes, reused, dups
+    open_shards = {}  # first row -> [journal file, rows still to record]: the shards in flight
+    flying = {}  # url -> its job while in flight: a later shard's rows with the same URL join it
+    bar = tqdm(unit='img', desc=f'download{f" rank {rank}/{world_size}" if world_size > 1 else ""}', disable=not progress)
     last = [0.]
-    with open(jpath, 'a', encoding='utf-8') as journal:
-        def record(rs):
-            for r in rs:
-                journal.write(json.dumps(r) + '\n'); recs.append(r); counts[r['status']] += 1
-            journal.flush(); bar.update(len(rs))
-            if time.monotonic() - last[0] > 0.5: bar.set_postfix(ok=counts['ok'], error=counts['error'], refresh=False); last[0] = time.monotonic()
-        def jobs():
+    def record(first, rs):
+        f = open_shards[first]
+        for r in rs: f[0].write(json.dumps(r) + '\n'); tally.add(r)
+        f[0].flush(); f[1] -= len(rs); bar.update(len(rs))
+        if f[1] == 0: f[0].close(); del open_shards[first]
+        if time.monotonic() - last[0] > 0.5: bar.set_postfix(ok=tally.status['ok'], error=tally.status['error'], refresh=False); last[0] = time.monotonic()
+    def jobs():
+        old = iter(()) if force_download else _old_chunks(manifest, ucol, shard_rows)
+        for pt in chain([first_pt], shards):
+            urls, rows = pt.df.url.astype(str).str.strip().tolist(), pt.df.row.astype(int).tolist()
+            first, o = rows[0], next(old, None)
+            mine = [(i, u) for i, u in zip(rows, urls) if shard_of(u, world_size) == rank]
+            n['rows'] += len(mine); n['dups'] += len(mine) - len({u for _, u in mine})
+            if not mine: continue
+            jp, url_of = journal_path(manifest, rank, world_size, first, shard_rows), dict(mine)
+            own = {} if force_download or not jp.exists() else {r['row']: r for r in _read_jsonl(jp) if url_of.get(r.get('row')) == r.get('url')}
+            ok = prior_results(list(own.values()), folder)  # a killed run's results in this rank's journal of this shard
+            done = {i for i, r in own.items() if r['status'] == 'ok' and r['url'] in ok}
+            for i in done: tally.add(dict(own[i], attempts=0))  # counted, not written again
+            n['reused'] += len(done); bar.update(len(done))
+            todo = [(i, u) for i, u in mine if i not in done]
+            if not todo: continue
+            prior = {} if force_download else prior_results(_old_records(o, ucol) + read_journals(manifest, (first, rows[-1] + 1)), folder)
+            groups = defaultdict(list)
+            for i, u in todo: groups[u].append(i)
+            open_shards[first] = [open(jp, 'a', encoding='utf-8'), len(todo)]
             for url, rs in groups.items():
-                if url in prior: record([_record(i, url, manifest, prior=prior[url]) for i in rs]); continue
+                if url in flying: flying[url].by_shard.setdefault(first, []).extend(rs); continue
+                rec = None if force_download else prior.get(url) or saved_record(image_dir, url, folder)
+                if rec: n['reused'] += len(rs); record(first, [_record(i, url, manifest, prior=rec) for i in rs]); continue
                 try: kind, src = parse_source(url, base)
-                except ImageError as e: record([_record(i, url, manifest, Outcome(False, e.kind, e.msg)) for i in rs]); continue
+                except ImageError as e: record(first, [_record(i, url, manifest, Outcome(False, e.kind, e.msg)) for i in rs]); continue
                 host = '' if kind == 'file' else '{0.scheme}://{0.netloc}'.format(urlsplit(src)).lower()
-                yield Job(url, kind, src, rs, host)
-        def done(job, out):
-            nonlocal fetched, fetched_ok, nbytes
-            fetched += 1; fetched_ok += out.ok; nbytes += out.nbytes or 0
-            record([_record(i, job.url, manifest, out, attempts=job.attempts) for i in job.rows])
+                job = Job(url, kind, src, rs, host); job.by_shard = {first: rs}; flying[url] = job
+                yield job
+    def done(job, out):
+        n['fetched'] += 1; n['fetched_ok'] += out.ok; n['bytes'] += out.nbytes or 0
+        del flying[job.url]
+        for first, rs in job.by_shard.items(): record(first, [_record(i, job.url, manifest, out, attempts=job.attempts) for i in rs])
+    try:
         run_jobs(jobs(), lambda j: fetcher.attempt(j.kind, j.src, url_key(j.url)), done, max_workers,
                  max_per_host if max_per_host else max_workers, retries, backoff, max_retry_after)
-    bar.set_postfix(ok=counts['ok'], error=counts['error']); bar.close()
+    finally:
+        for f, _ in open_shards.values(): f.close()
+    bar.set_postfix(ok=tally.status['ok'], error=tally.status['error']); bar.close()
     fetcher.pool.clear()  # close the kept-alive connections
     shutil.rmtree(tmp_dir, ignore_errors=True)
     try: tmp_dir.parent.rmdir()
     except OSError: pass  # another rank is still using it
-    reused = sum(1 for r in recs if r['attempts'] == 0 and r['status'] == 'ok')
-    stats = _stats(recs, len(rows), fetched, reused, len(rows) - len(groups), time.perf_counter() - t0, fetched_ok, nbytes)
+    stats = tally.stats(n['rows'], n['fetched'], n['reused'], n['dups'], time.perf_counter() - t0, n['fetched_ok'], n['bytes'])
     stats.update(rank=rank, world_size=world_size, cpu_s={k: round(v, 3) for k, v in fetcher.cpu.items()})
     logger.info("rank %d: %s", rank, stats)
     if world_size == 1 and merge:
-        m = merge_manifest(csv_path, manifest, columns, run_stats=[stats])
-        return Downloaded(m, json.loads(stats_path(manifest).read_text()), manifest, stats_path(manifest))
-    write_marker(jpath.with_suffix('.done'), run, **stats)
+        merge_manifest(csv_path, manifest, columns, run_stats=[stats], shard_rows=shard_rows)
+        return Downloaded(json.loads(stats_path(manifest).read_text()), manifest, stats_path(manifest))
+    write_marker(marker_path(manifest, rank, world_size), run, **stats)
     if rank == 0 and merge:
-        runs = wait_for_markers([journal_path(manifest, r, world_size).with_suffix('.done') for r in range(world_size)], run, dist_timeout)
-        m = merge_manifest(csv_path, manifest, columns, run_stats=[{k: v for k, v in r.items() if k != 'run_id'} for r in runs])
-        return Downloaded(m, json.loads(stats_path(manifest).read_text()), manifest, stats_path(manifest))
-    return Downloaded(None, stats, manifest, None)
+        runs = wait_for_markers([marker_path(manifest, r, world_size) for r in range(world_size)], run, dist_timeout)
+        merge_manifest(csv_path, manifest, columns, run_stats=[{k: v for k, v in r.items() if k != 'run_id'} for r in runs], shard_rows=shard_rows)
+        return Downloaded(json.loads(stats_path(manifest).read_text()), manifest, stats_path(manifest))
+    return Downloaded(stats, manifest, None)

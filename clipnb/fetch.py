@@ -17,8 +17,8 @@ from .images import ImageError, check_image, MAX_PIXELS
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'url_key', 'shard_of', 'save_image', 'Outcome', 'Fetcher', 'http_get', 'read_file', 'attempt', 'Job',
-           'run_jobs']
+__all__ = ['logger', 'url_key', 'shard_of', 'save_image', 'saved_image', 'Outcome', 'Fetcher', 'http_get', 'read_file', 'attempt',
+           'Job', 'run_jobs']
 
 # %% ../nbs/07_fetch.ipynb #a562f49c
 def url_key(url:str)->str:
@@ -62,6 +62,14 @@ def save_image(data:bytes, # the verified body
         tmp.unlink(missing_ok=True)
         raise ImageError('write_failed', f'{dest}: {e}') from None
     return dest, size[0], size[1], len(data)
+
+def saved_image(image_dir:Path, # the folder `save_image` wrote to
+                key:str, # the file name stem (`url_key`)
+               )->Path|None:
+    "The file `save_image` wrote for `key`, if there is one (the extension is the image's format)."
+    d = Path(image_dir)/key[:2]
+    for ext in dict.fromkeys(_EXT.values()):
+        if (p := d/f'{key}{ext}').is_file(): return p
 
 # %% ../nbs/07_fetch.ipynb #ca0a84ae
 @dataclass

@@ -10,8 +10,7 @@ from urllib.parse import unquote, urlparse
 import pandas as pd
 from .core import InputError, atomic_write, auroc, digest, dtype_name, file_digest, seed_everything
 from .dist import resolve_shard, run_id, write_marker, wait_for_markers, init_distributed, rank_device, spawns
-from .data import read_pairs
-from .stream import iter_pairs, launcher_shard
+from .stream import iter_pairs, launcher_shard, SHARD_ROWS
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,6 @@ def prepare_images(csv_path:str|Path, # the input table
     from clipnb.download import download_images
     first = next(iter_pairs(csv_path, columns, 1000))  # fails early, naming the file, if columns are missing; reads one shard
     if first.kind == 'embedded' or (first.kind == 'path' and image_base_path is None): return csv_path
-    pt = read_pairs(csv_path, columns)
     rank, ws = launcher_shard(rank, world_size)
     out = Path(output_dir)/'pairs_with_images.csv'
     key = dict(input=file_digest(csv_path), images=str(Path(image_base_path or image_dir).resolve()), local=image_base_path is not None, world_size=ws)
@@ -48,20 +46,29 @@ def prepare_images(csv_path:str|Path, # the input table
     if image_base_path is not None:
         base = Path(image_base_path)
         if not base.is_dir(): raise InputError(f"--image_base_path {base}: no such folder")
-        names = pt.df.image_path if pt.kind == 'path' else [_file_name(u) for u in pt.df.url]
-        paths = [str((base/n).resolve()) if n else '' for n in names]
-        errors = ['' if n else f"no file name in {u!r} to look for in {base}" for n, u in zip(names, pt.df.get('url', names))]
     else:
         r = download_images(csv_path, image_dir, max_workers, timeout, force_download=force_download, columns=columns,
                             rank=rank, world_size=ws, dist_timeout=dist_timeout, progress=progress)
-        if rank == 0:  # rank 0 merged the manifest
-            ok = r.manifest.status.eq('ok')
-            paths = [str((r.manifest_path.parent/p).resolve()) if o else '' for p, o in zip(r.manifest.image_path, ok)]
-            errors = r.manifest.error.where(~ok, '').tolist()
-    if rank == 0:  # the table with local paths
-        t = pt.raw.copy()
-        t['image_path'], t['download_error'] = paths, errors
-        out.parent.mkdir(parents=True, exist_ok=True); atomic_write(out, t.to_csv(index=False))
+    if rank == 0:  # the table with local paths, a shard at a time (rank 0 merged the manifest: one row per input row, in order)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f'.{out.name}.tmp')
+        man = None if image_base_path is not None else pd.read_csv(r.manifest_path, chunksize=SHARD_ROWS, dtype=str, keep_default_na=False)
+        with open(tmp, 'w', encoding='utf-8', newline='') as f:
+            for k, pt in enumerate(iter_pairs(csv_path, columns, SHARD_ROWS)):
+                if man is None:
+                    names = pt.df.image_path if pt.kind == 'path' else [_file_name(u) for u in pt.df.url]
+                    paths = [str((base/n).resolve()) if n else '' for n in names]
+                    errors = ['' if n else f"no file name in {u!r} to look for in {base}" for n, u in zip(names, pt.df.get('url', names))]
+                else:
+                    m = next(man)
+                    if len(m) != len(pt): raise RuntimeError(f"{r.manifest_path} does not line up with {csv_path} at row {int(pt.df.row.iloc[0])}: rerun the download")
+                    ok = m.status.eq('ok')
+                    paths = [str((r.manifest_path.parent/p).resolve()) if o else '' for p, o in zip(m.image_path, ok)]
+                    errors = m.error.where(~ok, '').tolist()
+                t = pt.raw.copy()
+                t['image_path'], t['download_error'] = paths, errors
+                t.to_csv(f, header=k == 0, index=False)
+        tmp.replace(out)
         if ws > 1: write_marker(done, run)
     else: wait_for_markers([done], run, dist_timeout)
     return out

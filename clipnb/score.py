@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 import clipnb
 from .core import InputError, StaleOutputError, atomic_write, check_record, digest, dtype_name, chunked
 from .dist import write_marker, read_marker, wait_for_markers, init_distributed, rank_device, free_port
-from .stream import Scan, scan_pairs, iter_pairs, launcher_shard, my_shards
+from .stream import Scan, scan_pairs, iter_pairs, launcher_shard, my_shards, SHARD_ROWS
 from .data import PairTable, read_pairs
 from .models import ImageTextModel, SCORES, encode_tokens, encode_pixels, clip_score, siglip_prob
 from .feed import plan_rows, image_error, PixelSplit, ImageFiles, collate_images, read_scoring_table, row_keys
@@ -25,9 +25,9 @@ from .feed import plan_rows, image_error, PixelSplit, ImageFiles, collate_images
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'OUTPUT_FORMATS', 'SHARD_ROWS', 'default_scores', 'check_batching', 'check_scores', 'pair_scores',
-           'shard_dir', 'shard_part', 'shard_marker', 'record_path', 'scoring_record', 'check_results', 'score_shard',
-           'merge_parts', 'score_pairs', 'iter_results', 'score_job', 'score_distributed']
+__all__ = ['logger', 'OUTPUT_FORMATS', 'default_scores', 'check_batching', 'check_scores', 'pair_scores', 'shard_dir',
+           'shard_part', 'shard_marker', 'record_path', 'scoring_record', 'check_results', 'score_shard', 'merge_parts',
+           'score_pairs', 'iter_results', 'score_job', 'score_distributed']
 
 # %% ../nbs/10_score.ipynb #4ed2f5ac
 def default_scores(m:ImageTextModel)->tuple: return ('cosine', 'siglip_prob') if m.is_siglip else ('cosine', 'clipscore')
@@ -54,7 +54,6 @@ def pair_scores(m:ImageTextModel, cos:torch.Tensor, kinds:tuple)->dict:
 
 # %% ../nbs/10_score.ipynb #fa954722
 OUTPUT_FORMATS = ('csv', 'parquet') # results: one CSV (the seed's similarity_results.csv), or a folder of Parquet shards
-SHARD_ROWS = 10_000 # rows per shard (--number_sample_per_shard), img2dataset's default
 
 def shard_dir(results:Path)->Path:
     "The folder of a run's shards in progress: their parts, progress files and done markers."

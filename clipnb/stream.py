@@ -16,9 +16,9 @@ from .data import PairTable, TableError, ALIASES, normalise_pairs, map_columns, 
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'SHARD_SUFFIXES', 'IMAGE_EXTS', 'IMAGE_BYTES_COLUMNS', 'SCORE_RANGES', 'ENGINES', 'input_files',
-           'ImageBytes', 'iter_pairs', 'write_tar', 'Scan', 'scan_pairs', 'ScoreStats', 'launcher_shard', 'my_shards',
-           'run_shards']
+__all__ = ['logger', 'SHARD_SUFFIXES', 'IMAGE_EXTS', 'IMAGE_BYTES_COLUMNS', 'SHARD_ROWS', 'SCORE_RANGES', 'ENGINES',
+           'input_files', 'ImageBytes', 'iter_pairs', 'write_tar', 'Scan', 'scan_pairs', 'ScoreStats', 'launcher_shard',
+           'my_shards', 'run_shards']
 
 # %% ../nbs/26_stream.ipynb #st260005
 SHARD_SUFFIXES = ('.tar', '.parquet', '.csv', '.tsv', '.jsonl') # what a folder of shards may hold
@@ -201,9 +201,11 @@ def _slices(pt:PairTable, rows:int):
         m = np.zeros(len(pt), bool); m[lo:lo + rows] = True
         yield pt.subset(m)
 
+SHARD_ROWS = 10_000 # rows per shard (--number_sample_per_shard), img2dataset's default
+
 def iter_pairs(src, # files (see `input_files`), a saved `datasets` folder, 'hf://name', or a `PairTable`
                columns:dict|None=None, # {file column: clipnb column}
-               shard_rows:int=10_000, # rows per shard (img2dataset's number_sample_per_shard)
+               shard_rows:int=SHARD_ROWS, # rows per shard (img2dataset's number_sample_per_shard)
                sep:str=',', # CSV delimiter
                encoding:str='utf-8', # text encoding
                split:str='test', # split of a `datasets` folder or hub dataset
@@ -272,7 +274,7 @@ def _source_name(src)->str:
     if isinstance(src, PairTable): return src.source
     return str(src) if isinstance(src, (str, Path)) and (str(src).startswith('hf://') or any(c in str(src) for c in '*?[,')) else Path(str(src)).name
 
-def scan_pairs(src, columns:dict|None=None, shard_rows:int=10_000, **kw)->Scan:
+def scan_pairs(src, columns:dict|None=None, shard_rows:int=SHARD_ROWS, **kw)->Scan:
     "One streaming pass over `src` (see `iter_pairs`): rows and per-shard digests."
     shards = [(len(pt), pt.digest()) for pt in iter_pairs(src, columns, shard_rows, **kw)]
     return Scan(_source_name(src), sum(n for n, _ in shards), shards, shard_rows)

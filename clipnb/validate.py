@@ -13,9 +13,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 from .images import ImageError, load_image, ROW_ERRORS
 from .data import PairTable, TableError, MissingColumns, read_pairs, map_columns
+from .stream import iter_pairs, SHARD_ROWS
 
 # %% auto #0
-__all__ = ['as_label', 'ValidationReport', 'validate']
+__all__ = ['ISSUE_COLS', 'MAX_ISSUES', 'MAX_KEYS', 'as_label', 'ValidationReport', 'validate']
 
 # %% ../nbs/04_validate.ipynb #33cdef57
 _KNOWN = {'row', 'text', 'url', 'image_path', 'label', 'image_id', 'caption_idx', 'download_error'}
@@ -28,35 +29,52 @@ def as_label(v)->int|None:
     return _LABELS.get(str(v).strip().lower())
 
 # %% ../nbs/04_validate.ipynb #02428ae0
+ISSUE_COLS = ['row', 'column', 'problem', 'severity', 'detail']
+MAX_ISSUES = 100_000 # issues a report keeps in memory; all are counted
+MAX_KEYS = 2_000_000 # rows' keys and images remembered across shards (duplicates, images already opened)
+
 @dataclass
 class ValidationReport:
-    "What `validate` found: `issues` has one row per problem with `row`, `column`, `problem`, `severity`, `detail`."
+    "What `validate` found: `issues` has one row per problem (the first `MAX_ISSUES`) with `row`, `column`, `problem`, `severity`, `detail`; `totals` counts them all."
     source: str
     n_rows: int
     n_images: int
     columns: list
     issues: pd.DataFrame
     label_counts: dict = field(default_factory=dict)
+    totals: dict|None = None # {(problem, severity): count} of every issue (default: counted from `issues`)
+    notes: list = field(default_factory=list) # what the checks could not cover
 
+    def __post_init__(self):
+        if self.totals is None: self.totals = {k: int(v) for k, v in self.issues.groupby(['problem', 'severity'], sort=False).size().items()}
     @property
-    def ok(self)->bool: return not (self.issues.severity == 'error').any()
+    def n_errors(self)->int: return sum(v for (_, s), v in self.totals.items() if s == 'error')
+    @property
+    def ok(self)->bool: return self.n_errors == 0
     @property
     def errors(self)->pd.DataFrame: return self.issues[self.issues.severity == 'error']
-    def counts(self)->dict: return self.issues.groupby('problem').size().to_dict()
+    def counts(self)->dict: return {p: sum(v for (q, _), v in self.totals.items() if q == p) for p, _ in sorted(self.totals)}
     def __repr__(self):
-        head = f"{self.source}: {self.n_rows} rows, {self.n_images} images, " + ("OK" if self.ok else f"{len(self.errors)} errors")
+        head = f"{self.source}: {self.n_rows} rows, {self.n_images} images, " + ("OK" if self.ok else f"{self.n_errors} errors")
         lines = [head, f"  columns: {', '.join(map(str, self.columns))}"]
         if self.label_counts: lines.append(f"  labels: {self.label_counts}")
-        for prob, g in self.issues.groupby('problem', sort=False):
+        for (prob, sev), n in self.totals.items():
+            g = self.issues[self.issues.problem == prob]
             rows = ', '.join(str(int(r)) for r in g.row.dropna().head(8))
-            lines.append(f"  {g.severity.iloc[0]}: {prob} x{len(g)}" + (f" (rows {rows}{', ...' if len(g) > 8 else ''})" if rows else f" ({g.detail.iloc[0]})"))
+            detail = f" ({g.detail.iloc[0]})" if len(g) else ''
+            lines.append(f"  {sev}: {prob} x{n}" + (f" (rows {rows}{', ...' if n > 8 else ''})" if rows else detail))
+        lines += [f"  note: {x}" for x in self.notes]
         return '\n'.join(lines)
     def _repr_markdown_(self): return f"```\n{self!r}\n```\n\n" + (self.issues.head(20).to_html(index=False) if len(self.issues) else '')
+    def add(self, row=None, column:str='', problem:str='', severity:str='error', detail:str=''):
+        "Add one issue that a step checks itself (e.g. a classifier's labels), to `issues` and `totals`."
+        self.issues = pd.concat([self.issues, _frame([_issue(row, column, problem, detail, severity)])], ignore_index=True)
+        self.totals[(problem, severity)] = self.totals.get((problem, severity), 0) + 1
     def raise_for_errors(self):
         "Raise `TableError` summarising the errors in one line, if any."
         if not self.ok:
-            kinds = ', '.join(f'{k} x{v}' for k, v in self.errors.problem.value_counts().items())
-            raise TableError(self.source, f"{len(self.errors)} invalid rows ({kinds}); clipnb_validate lists them by row")
+            kinds = ', '.join(f'{p} x{v}' for (p, s), v in sorted(self.totals.items(), key=lambda kv: -kv[1]) if s == 'error')
+            raise TableError(self.source, f"{self.n_errors} invalid rows ({kinds}); clipnb_validate lists them by row")
 
 # %% ../nbs/04_validate.ipynb #23b1120e
 def _issue(row, column, problem, detail='', severity='error'): return dict(row=row, column=column, problem=problem, severity=severity, detail=detail)
@@ -77,11 +95,16 @@ def _check_labels(df):
     if bad.any(): counts['invalid'] = int(bad.sum())
     return [_issue(r, 'label', 'bad_label', repr(v)) for r, v in zip(df.row[bad], df.label[bad])], counts
 
-def _check_duplicates(df):
+def _check_duplicates(df, seen:dict|None=None, salt:int=0):
+    "Rows with the image, caption and label of an earlier row: of this shard, or of one whose key is in `seen` (updated, up to `MAX_KEYS`)."
     keys = [c for c in ('image_id', 'text', 'label') if c in df]
-    dup = df.duplicated(keys, keep='first')
-    first = df.groupby(keys, dropna=False).row.transform('first')
-    return [_issue(r, ','.join(keys), 'duplicate_row', f'same as row {f}', 'warning') for r, f in zip(df.row[dup], first[dup])]
+    seen = {} if seen is None else seen
+    h = pd.util.hash_pandas_object(df[keys].astype(str), index=False).to_numpy() ^ np.uint64(salt)
+    out = []
+    for r, k in zip(df.row.tolist(), h.tolist()):
+        if (f := seen.get(k)) is not None: out.append(_issue(r, ','.join(keys), 'duplicate_row', f'same as row {f}', 'warning'))
+        elif len(seen) < MAX_KEYS: seen[k] = r
+    return out
 
 def _image_problem(pt:PairTable, i:int):
     "None if row `i`'s image is usable (a web URL counts: it is fetched later), else the `ImageError`."
@@ -90,13 +113,19 @@ def _image_problem(pt:PairTable, i:int):
         if kind == 'file': load_image(src)
     except ImageError as e: return e
 
-def _check_images(pt:PairTable, progress=False, max_workers=8):
+def _check_images(pt:PairTable, progress=False, max_workers=8, checked:dict|None=None):
+    "Issues of the rows whose image is unusable; each distinct image is opened once, also across shards that share `checked` (up to `MAX_KEYS`)."
     if pt.kind == 'embedded': return []
-    col = 'image_path' if pt.kind == 'path' else 'url'
-    firsts = pt.df.drop_duplicates(col).index.tolist()
+    col, checked = 'image_path' if pt.kind == 'path' else 'url', {} if checked is None else checked
+    key = lambda v: (str(pt.base_dir), v)
+    vals = pt.df[col]
+    firsts = [i for i in np.flatnonzero(~vals.duplicated().to_numpy()).tolist() if key(vals.iat[i]) not in checked]
     with ThreadPoolExecutor(max_workers) as ex:
-        probs = dict(zip(pt.df[col][firsts], tqdm(ex.map(lambda i: _image_problem(pt, i), firsts), total=len(firsts), disable=not progress, desc='checking images')))
-    return [_issue(r, col, e.kind, e.msg) for r, v in zip(pt.df.row, pt.df[col]) if (e := probs[v]) is not None]
+        probs = dict(zip(vals.iloc[firsts], tqdm(ex.map(lambda i: _image_problem(pt, i), firsts), total=len(firsts), disable=not progress, desc='checking images')))
+    out = [_issue(r, col, e.kind, e.msg) for r, v in zip(pt.df.row, vals) if (e := probs[v] if v in probs else checked[key(v)]) is not None]
+    for v, e in probs.items():
+        if len(checked) < MAX_KEYS: checked[key(v)] = e
+    return out
 
 # %% ../nbs/04_validate.ipynb #d838e71d
 def _column_report(e:MissingColumns, columns):
@@ -106,22 +135,51 @@ def _column_report(e:MissingColumns, columns):
     issues += [_issue(None, c, 'unknown_column', 'kept as is', 'warning') for c in e.found if c not in ren]
     return ValidationReport(e.source, e.rows, 0, list(e.found), pd.DataFrame(issues).assign(row=pd.NA).astype({'row': 'Int64'}))
 
-def validate(src:PairTable|str|Path, # a `PairTable`, or a file/folder to read with `read_pairs`
+def _frame(issues:list)->pd.DataFrame:
+    idf = pd.DataFrame(issues, columns=ISSUE_COLS)
+    idf['row'] = idf.row.astype('Int64')
+    return idf.sort_values(['row', 'problem'], na_position='first', kind='stable').reset_index(drop=True)
+
+def validate(src:PairTable|str|Path, # a `PairTable`, or files/folder to read with `iter_pairs` (a glob, a list, a `datasets` folder...)
              check_images:bool=True, # open and decode every distinct local image
              progress:bool=False, # show a progress bar while checking images
              columns:dict|None=None, # {file column: clipnb column}, as in `read_pairs`
-             **kwargs, # `base_dir`, `sep`, `encoding`, `split`: passed to `read_pairs`
+             shard_rows:int=SHARD_ROWS, # rows read at a time
+             report_path:str|Path|None=None, # write every issue to this CSV, as they are found
+             **kwargs, # `base_dir`, `sep`, `encoding`, `split`: passed to `iter_pairs`
             )->ValidationReport:
-    "Check a pair table row by row and report every problem with its row and column."
-    if not isinstance(src, PairTable):
-        try: src = read_pairs(src, columns=columns, **kwargs)
-        except MissingColumns as e: return _column_report(e, columns)
-    pt, df = src, src.df
-    issues = _check_columns(df, df.columns) + _check_captions(df)
-    lab_issues, counts = _check_labels(df)
-    issues += lab_issues + _check_duplicates(df)
-    if check_images: issues += _check_images(pt, progress)
-    idf = pd.DataFrame(issues, columns=['row', 'column', 'problem', 'severity', 'detail'])
-    idf['row'] = idf.row.astype('Int64')
-    idf = idf.sort_values(['row', 'problem'], na_position='first', kind='stable').reset_index(drop=True)
-    return ValidationReport(pt.source, len(df), pt.n_images, [c for c in df.columns if c != 'row'], idf, counts)
+    "Check a pair table row by row, a shard at a time, and report every problem with its row and column."
+    shards = [src] if isinstance(src, PairTable) else iter_pairs(src, columns, shard_rows, **kwargs)
+    totals, kept, labels, seen, checked, ids = {}, [], {}, {}, {}, set()
+    n_rows = n_images = 0; cols = source = None
+    out = None
+    try:
+        for k, pt in enumerate(shards):
+            df = pt.df
+            if cols is None: cols, source, issues = [c for c in df.columns if c != 'row'], pt.source, _check_columns(df, df.columns)
+            else: issues = []
+            lab_issues, counts = _check_labels(df)
+            for key, v in counts.items(): labels[key] = labels.get(key, 0) + v
+            issues += _check_captions(df) + lab_issues + _check_duplicates(df, seen, k if pt.kind == 'embedded' else 0)
+            if check_images: issues += _check_images(pt, progress, checked=checked)
+            idf = _frame(issues)
+            for key in zip(idf.problem, idf.severity): totals[key] = totals.get(key, 0) + 1
+            if len(kept) < MAX_ISSUES: kept.append(idf.head(MAX_ISSUES - sum(map(len, kept))))
+            if report_path:
+                out = out or open(report_path, 'w', encoding='utf-8', newline='')
+                idf.to_csv(out, header=k == 0, index=False)
+            n_rows += len(df)
+            if pt.kind == 'embedded': n_images += pt.n_images
+            elif len(ids) < MAX_KEYS: ids.update(df.image_id.astype(str))
+    except MissingColumns as e:
+        if cols is not None: raise
+        rep = _column_report(e, columns)
+        if report_path: rep.issues.to_csv(report_path, index=False)
+        return rep
+    finally:
+        if out: out.close()
+    capped = len(ids) >= MAX_KEYS or len(seen) >= MAX_KEYS
+    notes = [f"more than {MAX_KEYS:,} distinct images or rows: duplicates are checked against the first {MAX_KEYS:,}, and the image count is a lower bound"] if capped else []
+    if sum(totals.values()) > MAX_ISSUES: notes.append(f"{sum(totals.values()):,} issues: the report keeps the first {MAX_ISSUES:,}" + (f", {report_path} has them all" if report_path else ''))
+    labels = {**{key: labels[key] for key in sorted(k for k in labels if k != 'invalid')}, **({'invalid': labels['invalid']} if 'invalid' in labels else {})}
+    return ValidationReport(source, n_rows, n_images + len(ids), cols, pd.concat(kept, ignore_index=True) if kept else _frame([]), labels, totals, notes)

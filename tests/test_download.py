@@ -205,3 +205,20 @@ def test_torchrun(tmp_path):
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-3000:]
     _sharded_equals_single(tmp_path, launch)
+
+def test_shards_give_the_manifest_of_one_and_resume_across_shard_sizes(srv, tmp_path):
+    "The table read 4 rows at a time gives the manifest of one read whole; a rerun with another shard size fetches only what failed."
+    urls = [srv.url(f'img/{i % 7}.jpg?sh') for i in range(30)] + [srv.url('status/404?sh')]
+    f = write_csv(tmp_path/'urls.csv', urls)
+    before = srv.hits()
+    a = download_images(f, tmp_path/'a', max_workers=4, shard_rows=4, progress=False)
+    assert sorted((srv.hits() - before).values()) == [1] * 8  # 7 images and the 404, each fetched once across 8 shards
+    b = download_images(f, tmp_path/'b', max_workers=4, shard_rows=100_000, progress=False)
+    cols = ['url', 'caption', 'status', 'error', 'bytes', 'width', 'height']
+    assert a.manifest[cols].equals(b.manifest[cols]) and len(a.manifest) == 31
+    assert a.manifest.image_path.tolist() == b.manifest.image_path.tolist()  # the same names: the URL's key
+    assert a.stats['status'] == b.stats['status'] == {'ok': 30, 'error': 1} and a.stats['fetched'] == b.stats['fetched'] == 8
+    before = srv.hits()
+    c = download_images(f, tmp_path/'a', max_workers=4, shard_rows=7, progress=False)
+    assert srv.hits() - before == Counter({'/status/404?sh': 1}) and c.manifest[cols].equals(a.manifest[cols])
+    assert not list((tmp_path/'a').glob('manifest.csv.part-*'))
