@@ -125,12 +125,11 @@ def _record(row, url, manifest, out:Outcome|None=None, prior:dict|None=None, att
                 http_status=out.http_status, bytes=out.nbytes, width=out.width, height=out.height, attempts=attempts)
 
 class _Tally:
-    "Counts of a run or a merge: rows by status, errors by kind, and the rest; no per-row state."
-    def __init__(self): self.status, self.errors, self.n = Counter(), Counter(), Counter()
+    "Counts of a run or a merge: rows by status and errors by kind; no per-row state."
+    def __init__(self): self.status, self.errors = Counter(), Counter()
     def add(self, r:dict):
         self.status[r['status']] += 1
         if r['status'] == 'error': self.errors[str(r['error']).split(':')[0]] += 1
-        if r['status'] == 'ok' and not r.get('attempts'): self.n['reused'] += 1
     def stats(self, n_rows, fetched, reused, dups, wall, fetched_ok, nbytes)->dict:
         return dict(rows=n_rows, status=dict(self.status), errors=dict(self.errors.most_common()), fetched=fetched, reused=reused,
                     duplicate_rows=dups, bytes=nbytes, wall_s=round(wall, 3), images_per_s=round(fetched_ok / wall, 2) if wall > 0 else 0.)
@@ -270,7 +269,7 @@ def download_images(csv_path:str|Path, # CSV (or .tsv/.jsonl/.parquet) with a UR
             own = {} if force_download or not jp.exists() else {r['row']: r for r in _read_jsonl(jp) if url_of.get(r.get('row')) == r.get('url')}
             ok = prior_results(list(own.values()), folder)  # a killed run's results in this rank's journal of this shard
             done = {i for i, r in own.items() if r['status'] == 'ok' and r['url'] in ok}
-            for i in done: tally.add(dict(own[i], attempts=0))  # counted, not written again
+            for i in done: tally.add(own[i])  # counted, not written again
             n['reused'] += len(done); bar.update(len(done))
             todo = [(i, u) for i, u in mine if i not in done]
             if not todo: continue
@@ -305,11 +304,10 @@ def download_images(csv_path:str|Path, # CSV (or .tsv/.jsonl/.parquet) with a UR
     stats.update(rank=rank, world_size=world_size, cpu_s={k: round(v, 3) for k, v in fetcher.cpu.items()})
     logger.info("rank %d: %s", rank, stats)
     if world_size == 1 and merge:
-        merge_manifest(csv_path, manifest, columns, run_stats=[stats], shard_rows=shard_rows)
-        return Downloaded(json.loads(stats_path(manifest).read_text()), manifest, stats_path(manifest))
+        return Downloaded(merge_manifest(csv_path, manifest, columns, run_stats=[stats], shard_rows=shard_rows), manifest, stats_path(manifest))
     write_marker(marker_path(manifest, rank, world_size), run, **stats)
     if rank == 0 and merge:
         runs = wait_for_markers([marker_path(manifest, r, world_size) for r in range(world_size)], run, dist_timeout)
-        merge_manifest(csv_path, manifest, columns, run_stats=[{k: v for k, v in r.items() if k != 'run_id'} for r in runs], shard_rows=shard_rows)
-        return Downloaded(json.loads(stats_path(manifest).read_text()), manifest, stats_path(manifest))
+        st = merge_manifest(csv_path, manifest, columns, run_stats=[{k: v for k, v in r.items() if k != 'run_id'} for r in runs], shard_rows=shard_rows)
+        return Downloaded(st, manifest, stats_path(manifest))
     return Downloaded(stats, manifest, None)

@@ -164,7 +164,7 @@ def validate(src:PairTable|str|Path, # a `PairTable`, or files/folder to read wi
             if check_images: issues += _check_images(pt, progress, checked=checked)
             idf = _frame(issues)
             for key in zip(idf.problem, idf.severity): totals[key] = totals.get(key, 0) + 1
-            if len(kept) < MAX_ISSUES: kept.append(idf.head(MAX_ISSUES - sum(map(len, kept))))
+            if (room := MAX_ISSUES - sum(map(len, kept))) > 0: kept.append(idf.head(room))
             if report_path:
                 out = out or open(report_path, 'w', encoding='utf-8', newline='')
                 idf.to_csv(out, header=k == 0, index=False)

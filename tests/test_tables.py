@@ -83,3 +83,14 @@ def test_multicaption_tsv_keeps_every_caption(tmp_path):
     df = read_pairs(p).df
     assert df[['image_path', 'text', 'row']].values.tolist() == [['a.png', 'one', 0], ['a.png', 'two', 0], ['a.png', 'three', 0],
                                                                   ['b.png', '', 1], ['c.png', 'four', 3]]
+
+def test_validate_keeps_max_issues_and_counts_them_all(tmp_path, monkeypatch):
+    "Read in shards, a report keeps the first MAX_ISSUES issues however many shards add more, counts all, and report_path has all."
+    import clipnb.validate as V
+    monkeypatch.setattr(V, 'MAX_ISSUES', 3)
+    f = tmp_path/'t.csv'
+    f.write_text('url,text\n' + ''.join(f'http://x/{i}.jpg,\n' for i in range(11)))  # 11 empty captions
+    rep = V.validate(f, shard_rows=2, report_path=tmp_path/'all.csv')
+    assert len(rep.issues) == 3 and rep.issues.row.tolist() == [0, 1, 2]
+    assert rep.counts() == {'empty_caption': 11} and rep.n_errors == 11 and len(pd.read_csv(tmp_path/'all.csv')) == 11
+    assert any('the report keeps the first 3' in n for n in rep.notes)
