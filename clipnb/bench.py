@@ -23,7 +23,8 @@ from .testing import ImageServer, wait_for_health
 
 # %% auto #0
 __all__ = ['SIMCLIP_RUNS', 'PROBE_MEAN', 'make_vit_b32', 'bench_images', 'bench_scoring', 'bench_download', 'bench_mixed',
-           'bench_serve', 'bench_match_shapes', 'fine_grained_probes', 'start_hardness', 'bench_simclip', 'bench_scale']
+           'bench_serve', 'bench_match_shapes', 'fine_grained_probes', 'start_hardness', 'bench_simclip', 'peak_rss',
+           'bench_scale']
 
 # %% ../nbs/91_bench.ipynb #1d97ea65
 def make_vit_b32(device:str|None=None, dtype:str|None=None, seed:int=0)->ImageTextModel:
@@ -402,19 +403,22 @@ def bench_simclip(out_dir:str|Path|None=None, # scratch folder
     return res
 
 # %% ../nbs/91_bench.ipynb #be910051
-def _peak_rss(cmd:list, env=None)->dict:
-    "Run `cmd`, sampling the RSS of the process and of its process tree: peak MiB of each, and seconds."
+def peak_rss(cmd:list, # a command and its arguments
+             env:dict|None=None, # its environment (default: this process's)
+            )->dict:
+    "Run `cmd`: the peak resident memory of the process (the kernel's high-water mark, read every 20 ms) and of its process tree (sampled), MiB, and seconds."
     import psutil
-    t0, p = time.perf_counter(), psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    main = tree = 0
-    while p.poll() is None:
-        try:
-            r = p.memory_info().rss; kids = sum(c.memory_info().rss for c in p.children(recursive=True))
-            main, tree = max(main, r), max(tree, r + kids)
-        except psutil.Error: pass
-        time.sleep(0.02)
-    err = p.stderr.read().decode()
-    if p.returncode: raise RuntimeError(f"{' '.join(map(str, cmd[:3]))}... exited {p.returncode}: {err[-2000:]}")
+    with tempfile.TemporaryFile() as err:  # a file, not a pipe: a command that logs a lot never blocks on a full pipe
+        t0, p = time.perf_counter(), psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        main = tree = 0
+        while p.poll() is None:
+            try:
+                hwm = next(int(l.split()[1]) * 1024 for l in Path(f'/proc/{p.pid}/status').read_text().splitlines() if l.startswith('VmHWM:'))
+                kids = sum(c.memory_info().rss for c in p.children(recursive=True))
+                main, tree = max(main, hwm), max(tree, p.memory_info().rss + kids)
+            except (psutil.Error, OSError, StopIteration): pass
+            time.sleep(0.02)
+        if p.returncode: err.seek(0); raise RuntimeError(f"{' '.join(map(str, cmd[:3]))}... exited {p.returncode}: {err.read().decode(errors='replace')[-2000:]}")
     return dict(peak_rss_mib=round(main / 2**20, 1), peak_tree_mib=round(tree / 2**20, 1), seconds=round(time.perf_counter() - t0, 2))
 
 def _linked_table(work:Path, n:int)->Path:
@@ -434,27 +438,32 @@ def bench_scale(out_dir:str|Path, # scratch folder (tables, images, outputs)
                 rows:tuple=(20_000, 200_000, 2_000_000), # table sizes for clipnb_score
                 download_rows:tuple=(20_000, 200_000), # table sizes for clipnb_download
                 formats:tuple=('webdataset', 'files'), # download output formats
+                settings:dict|None=None, # {name: environment variables}: each run once per setting, side by side (default: one, 'as shipped')
                )->pd.DataFrame:
-    "Peak RSS, seconds and pairs/s of clipnb_score and clipnb_download at each table size, each a fresh process."
+    "Peak RSS, seconds and pairs/s of clipnb_score and clipnb_download at each table size (and each setting), each a fresh process."
     from clipnb.shapes import shapes_model_path
     work = Path(out_dir); work.mkdir(parents=True, exist_ok=True)
-    env, bp, runs = dict(os.environ, HF_HUB_OFFLINE='1', TOKENIZERS_PARALLELISM='false'), lambda c: str(Path(sys.executable).parent/c), []
+    base, bp, runs = dict(os.environ, HF_HUB_OFFLINE='1', TOKENIZERS_PARALLELISM='false'), lambda c: str(Path(sys.executable).parent/c), []
+    settings = settings or {'as shipped': {}}
     for n in rows:
         f = _linked_table(work, n)
-        r = _peak_rss([bp('clipnb_score'), '--csv_path', f, '--model_name', shapes_model_path(), '--device', 'cpu', '--output_dir', work/f'score{n}',
-                       '--batch_size', '256', '--num_workers', '2', '--overwrite'], env)
-        if json.loads((work/f'score{n}'/'summary.json').read_text())['rows'] != n: raise RuntimeError(f"score {n}: rows missing")
-        runs.append(dict(job='clipnb_score', rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
+        for name, extra in settings.items():
+            r = peak_rss([bp('clipnb_score'), '--csv_path', f, '--model_name', shapes_model_path(), '--device', 'cpu', '--output_dir', work/f'score{n}',
+                          '--batch_size', '256', '--num_workers', '2', '--overwrite'], base | extra)
+            if json.loads((work/f'score{n}'/'summary.json').read_text())['rows'] != n: raise RuntimeError(f"score {n}: rows missing")
+            runs.append(dict(job='clipnb_score', setting=name, rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
     with ImageServer() as srv:
         for n in download_rows:
             f = work/f'urls{n}.csv'
             pd.DataFrame(dict(url=[srv.url(f'img/{i % 500}.jpg?r={i}') for i in range(n)], caption=[f'photo {i}' for i in range(n)])).to_csv(f, index=False)
             for fmt in formats:
-                d = work/f'dl{n}{fmt}'
-                if d.exists(): subprocess.run(['rm', '-rf', str(d)], check=True)
-                r = _peak_rss([bp('clipnb_download'), '--csv_path', f, '--output_dir', d, '--output_format', fmt, '--max_workers', '16'], env)
-                runs.append(dict(job=f'clipnb_download --output_format {fmt}', rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
+                for name, extra in settings.items():
+                    d = work/f'dl{n}{fmt}'
+                    if d.exists(): subprocess.run(['rm', '-rf', str(d)], check=True)
+                    r = peak_rss([bp('clipnb_download'), '--csv_path', f, '--output_dir', d, '--output_format', fmt, '--max_workers', '16'], base | extra)
+                    runs.append(dict(job=f'clipnb_download --output_format {fmt}', setting=name, rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
     df = pd.DataFrame(runs)
-    df['rss_vs_smallest'] = df.groupby('job', sort=False).peak_rss_mib.transform(lambda s: (s / s.iloc[0]).round(3))
-    df['tree_vs_smallest'] = df.groupby('job', sort=False).peak_tree_mib.transform(lambda s: (s / s.iloc[0]).round(3))
+    g = df.groupby(['job', 'setting'], sort=False)
+    df['rss_vs_smallest'] = g.peak_rss_mib.transform(lambda s: (s / s.iloc[0]).round(3))
+    df['tree_vs_smallest'] = g.peak_tree_mib.transform(lambda s: (s / s.iloc[0]).round(3))
     return df

@@ -95,6 +95,8 @@ def command(prog:str, # the command's name, as installed
                     kw = vars(p.parse_args(argv))
             except SystemExit as e: return e.code
             except InputError as e: return _fail(prog, e)
+            from clipnb.stream import limit_malloc_arenas
+            limit_malloc_arenas()  # this process is the command's: flat memory over many shards (see `clipnb.stream`)
             return _run(func, prog, kw, required, ('pdb', 'xtra', *(compat or {})))
         _f.main, _f.prog = main, prog
         return _f

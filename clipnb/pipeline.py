@@ -34,6 +34,7 @@ def prepare_images(csv_path:str|Path, # the input table
                    dist_timeout:float|None=None, # how long ranks wait for each other
                    progress:bool=True,
                    image_base_path:str|Path|None=None, # images are already here: the table's relative paths, or its URLs' file names, in this folder
+                   shard_rows:int=SHARD_ROWS, # rows read, downloaded and written at a time
                   )->Path:
     "The table to score: `csv_path` itself if its images are local paths; else a copy with each row's local file, found under `image_base_path` or downloaded into `image_dir`."
     from clipnb.download import download_images
@@ -48,13 +49,13 @@ def prepare_images(csv_path:str|Path, # the input table
         if not base.is_dir(): raise InputError(f"--image_base_path {base}: no such folder")
     else:
         r = download_images(csv_path, image_dir, max_workers, timeout, force_download=force_download, columns=columns,
-                            rank=rank, world_size=ws, dist_timeout=dist_timeout, progress=progress)
+                            rank=rank, world_size=ws, dist_timeout=dist_timeout, progress=progress, shard_rows=shard_rows)
     if rank == 0:  # the table with local paths, a shard at a time (rank 0 merged the manifest: one row per input row, in order)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f'.{out.name}.tmp')
-        man = None if image_base_path is not None else pd.read_csv(r.manifest_path, chunksize=SHARD_ROWS, dtype=str, keep_default_na=False)
+        man = None if image_base_path is not None else pd.read_csv(r.manifest_path, chunksize=shard_rows, dtype=str, keep_default_na=False)
         with open(tmp, 'w', encoding='utf-8', newline='') as f:
-            for k, pt in enumerate(iter_pairs(csv_path, columns, SHARD_ROWS)):
+            for k, pt in enumerate(iter_pairs(csv_path, columns, shard_rows)):
                 if man is None:
                     names = pt.df.image_path if pt.kind == 'path' else [_file_name(u) for u in pt.df.url]
                     paths = [str((base/n).resolve()) if n else '' for n in names]
@@ -123,7 +124,7 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
     if model_type and model.is_siglip != (model_type == 'siglip'): raise InputError(f"--model_type {model_type}: {model_name} is a {model.family} model")
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
     table = prepare_images(csv_path, image_dir, out, max_workers, timeout, force_download, columns, rank, ws, dist_timeout, progress and rank == 0,
-                           image_base_path)
+                           image_base_path, number_sample_per_shard)
     results = out/(Path(results_file).stem if output_format == 'parquet' and results_file.endswith('.csv') else results_file)
     t1 = time.perf_counter()
     kw = dict(batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, scores=scores, columns=columns, dist_timeout=dist_timeout,
@@ -136,7 +137,7 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
     t2 = time.perf_counter()
     if rank != 0: return dict(rank=rank, results=results)
     score = (tuple(scores) if scores else default_scores(model))[0]
-    paths = write_report(results, table, out, model, score, group_col, thresholds, columns=columns)
+    paths = write_report(results, table, out, model, score, group_col, thresholds, columns=columns, chunk_rows=number_sample_per_shard)
     summ = json.loads(paths['summary'].read_text())  # one streaming pass over the results: rows and errors without reading them whole
     return dict(results=results, table=table, rows=summ['rows'], ok=summ['count'], errors=summ['errors'],
                 complete_already=bool(not distributed and st.get('complete')), score=score,

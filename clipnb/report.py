@@ -170,10 +170,11 @@ def _img_tag(path:Path)->str: return f'<img src="data:image/png;base64,{base64.b
 def load_rows(src, # the input the results came from (anything `iter_pairs` reads)
               rows, # pair numbers (positions in the results)
               columns:dict|None=None, # {file column: clipnb column}
+              shard_rows:int=SHARD_ROWS, # rows read at a time
              )->dict:
     "{row: PIL image, or None when it cannot be had} for a few rows, in one streaming pass over the input that decodes only those images."
     want, out, first = set(int(r) for r in rows), {}, 0
-    for pt in iter_pairs(src, columns) if want else []:
+    for pt in iter_pairs(src, columns, shard_rows) if want else []:
         for r in sorted(r for r in want if first <= r < first + len(pt)):
             try: out[r] = pt.load_image(r - first)
             except Exception: out[r] = None
@@ -192,18 +193,19 @@ def write_report(results_file:str|Path, # the results of `score_pairs` (a CSV or
                  n_gallery:int=6, # top and bottom pairs in the gallery
                  title:str='clipnb similarity report',
                  columns:dict|None=None, # {file column: clipnb column} of `src`
+                 chunk_rows:int=SHARD_ROWS, # rows of the results and of `src` read at a time (the scoring run's shard size)
                 )->dict:
     "Write `summary.json`, `similarity_distribution.png`, `similarity_heatmap.png`, `gallery.png` and `report.html` from one streaming pass over the results; returns their paths."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     st, groups = ScoreStats(score, tuple(thresholds), n_examples=n_gallery, n_sample=k), {}
     first = 0
-    for df in iter_results(results_file):
+    for df in iter_results(results_file, chunk_rows):
         add_results(st, groups, df.reset_index(drop=True), first, group_col); first += len(df)
     summ = stats_summary(st, groups if group_col else None)
     paths = dict(summary=out/'summary.json', distribution=out/'similarity_distribution.png', gallery=out/'gallery.png', report=out/'report.html')
     paths['summary'].write_text(json.dumps(summ, indent=2))
     sample = [x[1:] for x in st.sample]
-    images = load_rows(src, {x[1] for x in st.top + st.bottom + sample}, columns)
+    images = load_rows(src, {x[1] for x in st.top + st.bottom + sample}, columns, chunk_rows)
     with matplotlib.rc_context({'figure.max_open_warning': 0}):
         plt.close(plot_histogram(st, groups if group_col else None, group_col, path=paths['distribution']))
         if model is not None and len(sample) >= 2 and all(images.get(x[1]) is not None for x in sample):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/26_stream.ipynb #st260002
 from __future__ import annotations
-import glob, hashlib, heapq, io, json, logging, os, tarfile
+import ctypes, glob, hashlib, heapq, io, json, logging, os, re, sys, tarfile, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['logger', 'SHARD_SUFFIXES', 'IMAGE_EXTS', 'IMAGE_BYTES_COLUMNS', 'SHARD_ROWS', 'SCORE_RANGES', 'ENGINES',
            'input_files', 'ImageBytes', 'iter_pairs', 'write_tar', 'Scan', 'scan_pairs', 'ScoreStats', 'launcher_shard',
-           'my_shards', 'run_shards']
+           'my_shards', 'run_shards', 'limit_malloc_arenas', 'malloc_arenas']
 
 # %% ../nbs/26_stream.ipynb #st260005
 SHARD_SUFFIXES = ('.tar', '.parquet', '.csv', '.tsv', '.jsonl') # what a folder of shards may hold
@@ -444,3 +444,34 @@ def run_shards(fn, # fn(shard, *args) -> JSON-able result; importable
         return ray.get([task.remote(s, *args) for s in shards])
     finally:
         if started: ray.shutdown()
+
+# %% ../nbs/26_stream.ipynb #st260044
+_M_ARENA_MAX = -8 # glibc's mallopt parameter for the most arenas
+
+def _libc():
+    if not sys.platform.startswith('linux'): return None
+    try:
+        libc = ctypes.CDLL('libc.so.6')
+        return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'malloc_info') else None
+    except OSError: return None
+
+def limit_malloc_arenas(n:int=2, # the most malloc arenas this process may have
+                       )->bool:
+    "Cap glibc's malloc arenas at `n` for this process (before its threads start), unless `MALLOC_ARENA_MAX` is set; True if capped."
+    if n < 1: raise InputError(f"malloc arenas: {n}; at least 1")
+    if os.environ.get('MALLOC_ARENA_MAX'): logger.debug("MALLOC_ARENA_MAX=%s is set: arenas left to it", os.environ['MALLOC_ARENA_MAX']); return False
+    libc = _libc()
+    if libc is None: logger.debug("not glibc: malloc arenas left alone"); return False
+    return libc.mallopt(_M_ARENA_MAX, n) == 1
+
+def malloc_arenas()->int|None:
+    "How many malloc arenas this process has (glibc's `malloc_info`); None outside glibc."
+    libc = _libc()
+    if libc is None: return None
+    libc.fopen.restype, libc.fopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+    libc.malloc_info.argtypes, libc.fclose.argtypes = [ctypes.c_int, ctypes.c_void_p], [ctypes.c_void_p]
+    with tempfile.NamedTemporaryFile('r', suffix='.xml') as f:
+        fp = libc.fopen(f.name.encode(), b'w')
+        if not fp: return None
+        libc.malloc_info(0, fp); libc.fclose(fp)
+        return len(re.findall(r'<heap nr=', f.read()))
