@@ -96,7 +96,7 @@ def command(prog:str, # the command's name, as installed
             except SystemExit as e: return e.code
             except InputError as e: return _fail(prog, e)
             from clipnb.stream import limit_malloc_arenas
-            limit_malloc_arenas()  # this process is the command's: flat memory over many shards (see `clipnb.stream`)
+            limit_malloc_arenas()  # this process is the command's: threads share two arenas (see `clipnb.stream`)
             return _run(func, prog, kw, required, ('pdb', 'xtra', *(compat or {})))
         _f.main, _f.prog = main, prog
         return _f
