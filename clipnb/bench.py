@@ -439,6 +439,8 @@ def bench_scale(out_dir:str|Path, # scratch folder (tables, images, outputs)
                 download_rows:tuple=(20_000, 200_000), # table sizes for clipnb_download
                 formats:tuple=('webdataset', 'files'), # download output formats
                 settings:dict|None=None, # {name: environment variables}: each run once per setting, side by side (default: one, 'as shipped')
+                download_flags:tuple=(), # more flags for clipnb_download, e.g. ('--image_size', '64')
+                server_route:str='img', # the image server's route: 'img' (320×240 JPEGs, about 30 KB) or 'small' (64×48)
                )->pd.DataFrame:
     "Peak RSS, seconds and pairs/s of clipnb_score and clipnb_download at each table size (and each setting), each a fresh process."
     from clipnb.shapes import shapes_model_path
@@ -455,12 +457,12 @@ def bench_scale(out_dir:str|Path, # scratch folder (tables, images, outputs)
     with ImageServer() as srv:
         for n in download_rows:
             f = work/f'urls{n}.csv'
-            pd.DataFrame(dict(url=[srv.url(f'img/{i % 500}.jpg?r={i}') for i in range(n)], caption=[f'photo {i}' for i in range(n)])).to_csv(f, index=False)
+            pd.DataFrame(dict(url=[srv.url(f'{server_route}/{i % 500}.jpg?r={i}') for i in range(n)], caption=[f'photo {i}' for i in range(n)])).to_csv(f, index=False)
             for fmt in formats:
                 for name, extra in settings.items():
                     d = work/f'dl{n}{fmt}'
                     if d.exists(): subprocess.run(['rm', '-rf', str(d)], check=True)
-                    r = peak_rss([bp('clipnb_download'), '--csv_path', f, '--output_dir', d, '--output_format', fmt, '--max_workers', '16'], base | extra)
+                    r = peak_rss([bp('clipnb_download'), '--csv_path', f, '--output_dir', d, '--output_format', fmt, '--max_workers', '16', *download_flags], base | extra)
                     runs.append(dict(job=f'clipnb_download --output_format {fmt}', setting=name, rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
     df = pd.DataFrame(runs)
     g = df.groupby(['job', 'setting'], sort=False)

@@ -17,7 +17,7 @@ from .dist import resolve_shard, run_id, write_marker, wait_for_markers
 from .images import ImageError, parse_source, MAX_PIXELS
 from PIL import Image
 from .data import TableError
-from .stream import iter_pairs, SHARD_ROWS
+from .stream import iter_pairs, trim_malloc, SHARD_ROWS
 from .fetch import url_key, shard_of, saved_image, Outcome, Fetcher, Job, run_jobs
 
 logger = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ def download_images(csv_path:str|Path, # CSV (or .tsv/.jsonl/.parquet) with a UR
         f = open_shards[first]
         for r in rs: f[0].write(json.dumps(r) + '\n'); tally.add(r)
         f[0].flush(); f[1] -= len(rs); bar.update(len(rs))
-        if f[1] == 0: f[0].close(); del open_shards[first]
+        if f[1] == 0: f[0].close(); del open_shards[first]; trim_malloc()  # a shard done: its freed memory goes back to the kernel
         if time.monotonic() - last[0] > 0.5: bar.set_postfix(ok=tally.status['ok'], error=tally.status['error'], refresh=False); last[0] = time.monotonic()
     def jobs():
         old = iter(()) if force_download else _old_chunks(manifest, ucol, shard_rows)

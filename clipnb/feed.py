@@ -93,11 +93,12 @@ class PixelSplit:
         return self.processor(im, do_rescale=False, do_normalize=False, return_tensors='pt')['pixel_values'][0]
 
     def finish(self, x:torch.Tensor, device=None)->torch.Tensor:
-        "float32 pixel values from a uint8 batch (N, C, H, W), computed on `device` (default: where `x` is)."
-        x = x.to(device or x.device, non_blocking=True).float()
-        if x.device not in self._on: self._on[x.device] = (self.mean.to(x.device), self.std.to(x.device))
-        mean, std = self._on[x.device]
-        return (x * self.scale - mean) / std
+        "float32 pixel values from a uint8 batch (N, C, H, W), computed on `device` (default: where `x` is) in one new tensor."
+        y = x.to(device or x.device, non_blocking=True).float()
+        if y.data_ptr() == x.data_ptr(): y = y.clone()  # float32 input already there: never normalise the caller's tensor
+        if y.device not in self._on: self._on[y.device] = (self.mean.to(y.device), self.std.to(y.device))
+        mean, std = self._on[y.device]
+        return y.mul_(self.scale).sub_(mean).div_(std)  # in place: a batch's float pixels are allocated once, not three times
 
     def _check(self)->tuple:
         im = Image.fromarray(np.random.default_rng(0).integers(0, 256, (61, 97, 3), dtype=np.uint8))

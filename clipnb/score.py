@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 import clipnb
 from .core import InputError, StaleOutputError, atomic_write, check_record, digest, dtype_name, chunked
 from .dist import write_marker, read_marker, wait_for_markers, init_distributed, rank_device, free_port
-from .stream import Scan, scan_pairs, iter_pairs, launcher_shard, my_shards, SHARD_ROWS
+from .stream import Scan, scan_pairs, iter_pairs, launcher_shard, my_shards, trim_malloc, SHARD_ROWS
 from .data import PairTable, read_pairs
 from .models import ImageTextModel, SCORES, encode_tokens, encode_pixels, clip_score, siglip_prob
 from .feed import plan_rows, image_error, PixelSplit, ImageFiles, collate_images, read_scoring_table, row_keys
@@ -274,6 +274,7 @@ def score_pairs(src, # a table file, files (a glob, a list, a folder of shards: 
                         batch_size, num_workers, pixels_on_device=pixels_on_device, images=pt.images, bar=bar)
         if output_format == 'parquet': _part_to_parquet(part, work/'parquet'/f'{k:05d}.parquet', kinds)
         write_marker(shard_marker(results, k), keys[k], shard=k, **{c: s[c] for c in ('rows', 'encoded_images', 'encoded_texts')})
+        trim_malloc()  # the shard's freed tensors go back to the kernel: the peak does not creep up over many shards (see `clipnb.stream`)
         st['resumed_from'] += s['resumed_from']
         for c in ('distinct_images', 'distinct_texts', 'encoded_images', 'encoded_texts', 'model_s', 'write_s'): st[c] = round(st[c] + s[c], 3)
         st['max_cached_images'], st['pixels_on_device'] = max(st['max_cached_images'], s['max_cached_images']), s['pixels_on_device']

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['logger', 'SHARD_SUFFIXES', 'IMAGE_EXTS', 'IMAGE_BYTES_COLUMNS', 'SHARD_ROWS', 'SCORE_RANGES', 'ENGINES',
            'input_files', 'ImageBytes', 'iter_pairs', 'write_tar', 'Scan', 'scan_pairs', 'ScoreStats', 'launcher_shard',
-           'my_shards', 'run_shards', 'limit_malloc_arenas', 'malloc_arenas']
+           'my_shards', 'run_shards', 'limit_malloc_arenas', 'malloc_arenas', 'trim_malloc']
 
 # %% ../nbs/26_stream.ipynb #st260005
 SHARD_SUFFIXES = ('.tar', '.parquet', '.csv', '.tsv', '.jsonl') # what a folder of shards may hold
@@ -439,14 +439,15 @@ def run_shards(fn, # fn(shard, *args) -> JSON-able result; importable
     started, address = not ray.is_initialized(), address or os.environ.get('RAY_ADDRESS')
     if started: ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING, ignore_reinit_error=True)
-    try:
-        task = ray.remote(num_cpus=1)(fn)
+    try:  # Ray's workers are its own processes, not a clipnb command's: they start with the commands' malloc-arena cap (or the driver's setting)
+        task = ray.remote(num_cpus=1, runtime_env={'env_vars': {'MALLOC_ARENA_MAX': os.environ.get('MALLOC_ARENA_MAX') or str(_ARENAS)}})(fn)
         return ray.get([task.remote(s, *args) for s in shards])
     finally:
         if started: ray.shutdown()
 
 # %% ../nbs/26_stream.ipynb #st260044
 _M_ARENA_MAX = -8 # glibc's mallopt parameter for the most arenas
+_ARENAS = 2 # arenas of a clipnb command's process, and of a Ray task's
 
 def _libc():
     if not sys.platform.startswith('linux'): return None
@@ -455,7 +456,7 @@ def _libc():
         return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'malloc_info') else None
     except OSError: return None
 
-def limit_malloc_arenas(n:int=2, # the most malloc arenas this process may have
+def limit_malloc_arenas(n:int=_ARENAS, # the most malloc arenas this process may have
                        )->bool:
     "Cap glibc's malloc arenas at `n` for this process (before its threads start), unless `MALLOC_ARENA_MAX` is set; True if capped."
     if n < 1: raise InputError(f"malloc arenas: {n}; at least 1")
@@ -475,3 +476,11 @@ def malloc_arenas()->int|None:
         if not fp: return None
         libc.malloc_info(0, fp); libc.fclose(fp)
         return len(re.findall(r'<heap nr=', f.read()))
+
+# %% ../nbs/26_stream.ipynb #st260049
+def trim_malloc()->bool:
+    "Give the kernel back the free pages of glibc's heaps, inside them as well as at their top (`malloc_trim(0)`); True if any were given back."
+    libc = _libc()
+    if libc is None or not hasattr(libc, 'malloc_trim'): return False
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    return libc.malloc_trim(0) == 1

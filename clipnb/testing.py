@@ -70,6 +70,7 @@ class _Handler(BaseHTTPRequestHandler):
         img = lambda s: self.server.jpeg(int(s.split('.')[0]))
         k = p[0]
         if k == 'img': return self.send(200, img(p[1]))
+        if k == 'small': return self.send(200, self.server.jpeg(int(p[1].split('.')[0]), (64, 48)))
         if k == 'status': return self.send(int(p[1]), b'error page', 'text/plain')
         if k == 'flaky': return self.send(500, b'oops', 'text/plain') if n <= int(p[1]) else self.send(200, img(p[2]))
         if k == 'throttle':
@@ -108,9 +109,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(('127.0.0.1', 0), _Handler)
         self.latency, self.lock, self.hits, self.now, self.peak = latency, threading.Lock(), Counter(), Counter(), Counter()
         self._jpeg, self._bomb = {}, {}
-    def jpeg(self, i):
-        if i not in self._jpeg: self._jpeg[i] = server_jpeg(i)
-        return self._jpeg[i]
+    def jpeg(self, i, size=(320, 240)):
+        if (i, size) not in self._jpeg: self._jpeg[i, size] = server_jpeg(i, size)
+        return self._jpeg[i, size]
     def bomb(self, side):
         if side not in self._bomb: self._bomb[side] = png_bomb(side)
         return self._bomb[side]

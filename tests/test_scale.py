@@ -81,6 +81,13 @@ def test_ray_workers_make_the_shards_one_process_makes(urls, tmp_path):
     stats = [json.loads((tmp_path/'ray'/f'{k:05d}_stats.json').read_text()) for k in range(4)]
     assert sum(s['rows'] for s in stats) == 40 and one['samples'] == 38
 
+def test_ray_tasks_start_with_the_arena_cap():
+    "Ray's workers are not a command's processes: run_shards starts its tasks with MALLOC_ARENA_MAX (2, or the driver's own value)."
+    pytest.importorskip('ray')
+    from clipnb.stream import run_shards
+    assert 'MALLOC_ARENA_MAX' not in os.environ  # what the tasks see comes from run_shards, not from this process
+    assert run_shards(os.getenv, ['MALLOC_ARENA_MAX'] * 2, engine='ray', workers=2) == ['2', '2']  # os.getenv(shard): importable on any worker
+
 def test_a_slurm_array_job_runs_each_shard_once(urls, tmp_path):
     d, srv = urls
     for task in (1, 2, 3):  # --array=1-3: three tasks, each its own process
@@ -88,6 +95,22 @@ def test_a_slurm_array_job_runs_each_shard_once(urls, tmp_path):
         run('clipnb_download', '--csv_path', d/'urls.csv', '--output_dir', tmp_path/'arr', '--output_format', 'webdataset', '--number_sample_per_shard', 10, env=env)
     stats = sorted(json.loads(p.read_text())['shard'] for p in (tmp_path/'arr').glob('*_stats.json'))
     assert stats == [0, 1, 2, 3] and len(_status(tmp_path/'arr')) == 40
+
+def test_scoring_and_download_give_memory_back_after_each_shard(urls, tmp_path, monkeypatch):
+    "score_pairs and download_images call trim_malloc once a shard is done, once per shard (the bench measures what that does to the peak)."
+    import clipnb.score, clipnb.download
+    from clipnb.models import load_model
+    calls = []
+    monkeypatch.setattr(clipnb.download, 'trim_malloc', lambda: calls.append('download') or True)
+    monkeypatch.setattr(clipnb.score, 'trim_malloc', lambda: calls.append('score') or True)
+    d, srv = urls
+    clipnb.download.download_images(d/'urls.csv', tmp_path/'img', max_workers=4, progress=False, shard_rows=16)  # 40 rows: shards of 16, 16, 8
+    assert calls == ['download'] * 3, calls
+    man = pd.read_csv(tmp_path/'img'/'manifest.csv')
+    ok = man[man.status == 'ok']  # image paths are relative to the manifest's folder: the table goes there
+    pd.DataFrame(dict(image_path=ok.image_path, caption=ok.caption)).to_csv(tmp_path/'img'/'pairs.csv', index=False)
+    st = clipnb.score.score_pairs(tmp_path/'img'/'pairs.csv', load_model(MODEL, device='cpu'), tmp_path/'res.csv', num_workers=0, progress=False, number_sample_per_shard=16)
+    assert st['shards'] == 3 and calls == ['download'] * 3 + ['score'] * 3, (st, calls)
 
 def test_scoring_memory_does_not_grow_with_the_table(tmp_path):
     "Scaled down from bench_scale: peak RSS of clipnb_score at 40,000 rows within 10% of 4,000 (shards of 2,000); the control, one 40,000-row shard, is not."
