@@ -274,7 +274,7 @@ def score_pairs(src, # a table file, files (a glob, a list, a folder of shards: 
                         batch_size, num_workers, pixels_on_device=pixels_on_device, images=pt.images, bar=bar)
         if output_format == 'parquet': _part_to_parquet(part, work/'parquet'/f'{k:05d}.parquet', kinds)
         write_marker(shard_marker(results, k), keys[k], shard=k, **{c: s[c] for c in ('rows', 'encoded_images', 'encoded_texts')})
-        trim_malloc()  # the shard's freed tensors go back to the kernel: the peak does not creep up over many shards (see `clipnb.stream`)
+        trim_malloc()  # what the shard freed goes back to the kernel (see `clipnb.stream`; the bench notebook has what it does to the peak)
         st['resumed_from'] += s['resumed_from']
         for c in ('distinct_images', 'distinct_texts', 'encoded_images', 'encoded_texts', 'model_s', 'write_s'): st[c] = round(st[c] + s[c], 3)
         st['max_cached_images'], st['pixels_on_device'] = max(st['max_cached_images'], s['max_cached_images']), s['pixels_on_device']
