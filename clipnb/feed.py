@@ -92,10 +92,16 @@ class PixelSplit:
         "uint8 (C, H, W): the processor's resize and crop."
         return self.processor(im, do_rescale=False, do_normalize=False, return_tensors='pt')['pixel_values'][0]
 
-    def finish(self, x:torch.Tensor, device=None)->torch.Tensor:
-        "float32 pixel values from a uint8 batch (N, C, H, W), computed on `device` (default: where `x` is) in one new tensor."
-        y = x.to(device or x.device, non_blocking=True).float()
-        if y.data_ptr() == x.data_ptr(): y = y.clone()  # float32 input already there: never normalise the caller's tensor
+    def finish(self, x:torch.Tensor, device=None,
+               out:torch.Tensor|None=None, # a float32 buffer to fill (its first N rows) when it fits, e.g. the previous batch's result
+              )->torch.Tensor:
+        "float32 pixel values from a uint8 batch (N, C, H, W), computed on `device` (default: where `x` is) in one tensor: `out[:N]` when it fits, else a new one."
+        src = x.to(device or x.device, non_blocking=True)
+        if out is not None and out.dtype == torch.float32 and out.device == src.device and out.shape[1:] == src.shape[1:] and len(out) >= len(src):
+            y = out[:len(src)].copy_(src)  # no new batch-sized block: nothing for the heap to fragment
+        else:
+            y = src.float()
+            if y.data_ptr() == x.data_ptr(): y = y.clone()  # float32 input already there: never normalise the caller's tensor
         if y.device not in self._on: self._on[y.device] = (self.mean.to(y.device), self.std.to(y.device))
         mean, std = self._on[y.device]
         return y.mul_(self.scale).sub_(mean).div_(std)  # in place: a batch's float pixels are allocated once, not three times

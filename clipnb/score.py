@@ -133,7 +133,7 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:
                     collate_fn=collate_images, pin_memory=pin, persistent_workers=False,
                     prefetch_factor=2 if num_workers else None)  # batches in flight: workers × 2 (uint8: 0.15 MB an image at 224 px)
     t, t_start, first_write = dict(images=0, texts=0, write=0., model=0.), time.perf_counter(), None
-    pos, n_img, max_cached = 0, len(plan.images), 0
+    pos, n_img, max_cached, buf = 0, len(plan.images), 0, None  # buf: the float pixels, one block filled batch after batch
     own = bar is None
     if own: bar = tqdm(total=n, initial=done, unit='pair', desc=desc, disable=not progress)
     else: bar.update(done)
@@ -145,7 +145,10 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:
                 idx, pv, errs = next(batches)
                 t0 = time.perf_counter()
                 if pv is not None:
-                    e = encode_pixels(m, split.finish(pv, m.device) if split else pv)
+                    if split:
+                        pv = split.finish(pv, m.device, out=buf)
+                        if buf is None or len(pv) > len(buf): buf = pv
+                    e = encode_pixels(m, pv)
                     fin = torch.isfinite(e).all(-1).tolist()
                     for j, i in enumerate(i for i in idx if i not in errs):
                         if fin[j]: img_emb[i] = e[j]
