@@ -441,19 +441,21 @@ def bench_scale(out_dir:str|Path, # scratch folder (tables, images, outputs)
                 settings:dict|None=None, # {name: environment variables}: each run once per setting, side by side (default: one, 'as shipped')
                 download_flags:tuple=(), # more flags for clipnb_download, e.g. ('--image_size', '64')
                 server_route:str='img', # the image server's route: 'img' (320×240 JPEGs, about 30 KB) or 'small' (64×48)
+                score_formats:tuple=(), # downloaded formats that clipnb_score then reads, as a folder of shards: 'webdataset', 'parquet'
                )->pd.DataFrame:
     "Peak RSS, seconds and pairs/s of clipnb_score and clipnb_download at each table size (and each setting), each a fresh process."
     from clipnb.shapes import shapes_model_path
     work = Path(out_dir); work.mkdir(parents=True, exist_ok=True)
     base, bp, runs = dict(os.environ, HF_HUB_OFFLINE='1', TOKENIZERS_PARALLELISM='false'), lambda c: str(Path(sys.executable).parent/c), []
     settings = settings or {'as shipped': {}}
+    def score(src, n, out, job, name, extra):
+        r = peak_rss([bp('clipnb_score'), '--csv_path', src, '--model_name', shapes_model_path(), '--device', 'cpu', '--output_dir', out,
+                      '--batch_size', '256', '--num_workers', '2', '--overwrite'], base | extra)
+        if json.loads((out/'summary.json').read_text())['rows'] != n: raise RuntimeError(f"{job} {n}: rows missing")
+        runs.append(dict(job=job, setting=name, rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
     for n in rows:
         f = _linked_table(work, n)
-        for name, extra in settings.items():
-            r = peak_rss([bp('clipnb_score'), '--csv_path', f, '--model_name', shapes_model_path(), '--device', 'cpu', '--output_dir', work/f'score{n}',
-                          '--batch_size', '256', '--num_workers', '2', '--overwrite'], base | extra)
-            if json.loads((work/f'score{n}'/'summary.json').read_text())['rows'] != n: raise RuntimeError(f"score {n}: rows missing")
-            runs.append(dict(job='clipnb_score', setting=name, rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
+        for name, extra in settings.items(): score(f, n, work/f'score{n}', 'clipnb_score', name, extra)
     with ImageServer() as srv:
         for n in download_rows:
             f = work/f'urls{n}.csv'
@@ -464,6 +466,7 @@ def bench_scale(out_dir:str|Path, # scratch folder (tables, images, outputs)
                     if d.exists(): subprocess.run(['rm', '-rf', str(d)], check=True)
                     r = peak_rss([bp('clipnb_download'), '--csv_path', f, '--output_dir', d, '--output_format', fmt, '--max_workers', '16', *download_flags], base | extra)
                     runs.append(dict(job=f'clipnb_download --output_format {fmt}', setting=name, rows=n, pairs_per_s=round(n / r['seconds'], 1), **r))
+                    if fmt in score_formats: score(d, n, work/f'score{n}{fmt}', f'clipnb_score of {fmt} shards', name, extra)
     df = pd.DataFrame(runs)
     g = df.groupby(['job', 'setting'], sort=False)
     df['rss_vs_smallest'] = g.peak_rss_mib.transform(lambda s: (s / s.iloc[0]).round(3))
