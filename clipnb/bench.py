@@ -445,6 +445,7 @@ def bench_scale(out_dir:str|Path, # scratch folder (tables, images, outputs)
                )->pd.DataFrame:
     "Peak RSS, seconds and pairs/s of clipnb_score and clipnb_download at each table size (and each setting), each a fresh process."
     from clipnb.shapes import shapes_model_path
+    if set(score_formats) - set(formats): raise ValueError(f"score_formats {score_formats}: each must be downloaded too (formats {formats})")
     work = Path(out_dir); work.mkdir(parents=True, exist_ok=True)
     base, bp, runs = dict(os.environ, HF_HUB_OFFLINE='1', TOKENIZERS_PARALLELISM='false'), lambda c: str(Path(sys.executable).parent/c), []
     settings = settings or {'as shipped': {}}
