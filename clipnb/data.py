@@ -48,6 +48,10 @@ def map_columns(cols:list, # column names as found in the file
         if c in columns: out[c] = columns[c]; continue
         for canon, names in ALIASES.items():
             if canon not in taken and str(c).strip().lower() in names: out[c] = canon; taken.add(canon); break
+    for c in cols:  # a column left as it is must not share its name with one renamed onto it
+        clash = [a for a, b in out.items() if b == c and a != c]
+        if c not in out and clash:
+            raise KeyError(f"columns {clash[0]!r} and {c!r} would both be the {c!r} column: drop one, or rename one with columns, e.g. {{{c!r}: '{c}_2'}}")
     return out
 
 # %% ../nbs/03_data.ipynb #3fb0eee1

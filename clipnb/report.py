@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from PIL import Image
 from .images import load_image
 from .core import InputError
+from .threshold import histogram_curves
 from .data import ALIASES
 from .feed import read_scoring_table, resolve_image, row_images
 from .stream import ScoreStats, iter_pairs
@@ -23,7 +24,8 @@ logger = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['logger', 'QUANTILES', 'MAX_GROUPS', 'add_results', 'results_stats', 'stats_summary', 'summarize_scores',
            'plot_histogram', 'plot_distribution', 'similarity_matrix', 'plot_heatmap', 'plot_examples', 'plot_gallery',
-           'load_rows', 'write_report', 'threshold_view', 'browse_threshold']
+           'add_labels', 'label_curves', 'plot_label_curves', 'load_rows', 'write_report', 'threshold_view',
+           'browse_threshold']
 
 # %% ../nbs/11_report.ipynb #f8417cfc
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
@@ -164,6 +166,47 @@ def plot_gallery(df:pd.DataFrame, image_files, # per row of `df`: an image path 
     st.add(df[score].to_numpy(np.float64)[ok], np.flatnonzero(ok), (df[text_col].astype(str) if text_col in df else pd.Series('', index=df.index)).to_numpy()[ok])
     return plot_examples(st.top, st.bottom, {r: image_files[r] for _, r, *_ in st.top + st.bottom}, score, path)
 
+# %% ../nbs/11_report.ipynb #rp11lab1
+def add_labels(lab:dict, # {0: ScoreStats, 1: ScoreStats}, updated
+               df:pd.DataFrame, # a chunk of results rows
+               score:str='cosine', # the score column
+               label_col:str='label', # the label column: 1 match, 0 mismatch
+              )->list:
+    "Add a chunk's ok rows to the score histogram of their label; returns up to 3 label values that are neither 0 nor 1 (blank labels are skipped)."
+    ok = df.status.eq('ok').to_numpy() if 'status' in df else np.ones(len(df), bool)
+    raw = df[label_col]; y = pd.to_numeric(raw, errors='coerce').to_numpy(np.float64)
+    blank = (raw.isna() | raw.astype(str).str.strip().eq('')).to_numpy()
+    v = df[score].to_numpy(np.float64)
+    for k in (0, 1): lab.setdefault(k, ScoreStats(score, n_examples=0, n_sample=0)).add(v[ok & (y == k)])
+    return raw[ok & ~blank & ~np.isin(y, (0, 1))].astype(str).unique()[:3].tolist()
+
+def label_curves(lab:dict, # {0: ScoreStats, 1: ScoreStats} from `add_labels`
+                 st:ScoreStats|None=None, # all ok scores: the table's thresholds are their deciles
+                 n_rows:int=9, # deciles (or other evenly spaced quantiles) in the table
+                )->dict:
+    "AUROC, AP, ROC and PR curves and a threshold table (at the scores' quantiles, plus the best F1) from the labels' histograms."
+    a = lab[1]
+    t, c = histogram_curves(lab[1].hist, lab[0].hist, a.lo + (a.hi - a.lo) * np.arange(a.bins) / a.bins)
+    thr, best = t.threshold.to_numpy(), int(t.f1.to_numpy().argmax())
+    qs = [st.quantile(q) for q in np.linspace(0.1, 0.9, n_rows)] if st is not None and st.count else []
+    pick = {best} | {int(np.argmax(thr <= q)) if (thr <= q).any() else len(t) - 1 for q in qs}  # the highest threshold at or below each quantile
+    return dict(curves=c, table=t.iloc[sorted(pick)].reset_index(drop=True), best=t.iloc[best], matches=int(lab[1].count),
+                mismatches=int(lab[0].count), resolution=(a.hi - a.lo) / a.bins)
+
+def plot_label_curves(lc:dict, # from `label_curves`
+                      path:str|Path|None=None)->plt.Figure:
+    "ROC and PR curves side by side, the best-F1 threshold marked."
+    c, b = lc['curves'], lc['best']
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 4))
+    a1.plot(c['fpr'], c['tpr']); a1.plot([0, 1], [0, 1], ':', c='gray')
+    a1.scatter([b.fpr], [b.recall], c='red', zorder=3, label=f'best F1 at {b.threshold:.3f}')
+    a1.set(xlabel='false positive rate', ylabel='true positive rate', title=f"ROC (AUROC {c['auroc']:.3f})"); a1.legend(loc='lower right')
+    a2.step(c['recall'], c['precision'], where='post'); a2.scatter([b.recall], [b.precision], c='red', zorder=3)
+    a2.set(xlabel='recall', ylabel='precision', ylim=(0, 1.02), title=f"PR (AP {c['ap']:.3f})")
+    fig.tight_layout()
+    if path: fig.savefig(path, dpi=100, bbox_inches='tight')
+    return fig
+
 # %% ../nbs/11_report.ipynb #5fc3d754
 def _img_tag(path:Path)->str: return f'<img src="data:image/png;base64,{base64.b64encode(Path(path).read_bytes()).decode()}" style="max-width:100%">'
 
@@ -194,15 +237,27 @@ def write_report(results_file:str|Path, # the results of `score_pairs` (a CSV or
                  title:str='clipnb similarity report',
                  columns:dict|None=None, # {file column: clipnb column} of `src`
                  chunk_rows:int=SHARD_ROWS, # rows of the results and of `src` read at a time (the scoring run's shard size)
+                 label_col:str|None='label', # 0/1 labels (1 = match), when the results have them: ROC and PR curves and a threshold table
                 )->dict:
-    "Write `summary.json`, `similarity_distribution.png`, `similarity_heatmap.png`, `gallery.png` and `report.html` from one streaming pass over the results; returns their paths."
+    "Write `summary.json`, `similarity_distribution.png`, `similarity_heatmap.png`, `gallery.png`, `roc_pr.png` (with labels) and `report.html` from one streaming pass over the results; returns their paths."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     st, groups = ScoreStats(score, tuple(thresholds), n_examples=n_gallery, n_sample=k), {}
-    first = 0
+    first, lab, bad_labels = 0, {}, []
     for df in iter_results(results_file, chunk_rows):
-        add_results(st, groups, df.reset_index(drop=True), first, group_col); first += len(df)
+        df = df.reset_index(drop=True)
+        add_results(st, groups, df, first, group_col); first += len(df)
+        if label_col and label_col in df: bad_labels += add_labels(lab, df, score, label_col)[:3 - len(bad_labels)]
     summ = stats_summary(st, groups if group_col else None)
+    lc = label_curves(lab, st) if lab and lab[0].count and lab[1].count and not bad_labels else None
+    if lc:
+        b = lc['best']
+        summ['labels'] = dict(label_col=label_col, matches=lc['matches'], mismatches=lc['mismatches'], auroc=round(lc['curves']['auroc'], 6),
+                              ap=round(lc['curves']['ap'], 6), resolution=lc['resolution'],
+                              best_f1={k: round(float(b[k]), 6) for k in ('threshold', 'precision', 'recall', 'f1')},
+                              table=lc['table'][['threshold', 'tp', 'fp', 'precision', 'recall', 'f1', 'accuracy']].round(6).to_dict('records'))
+    elif bad_labels: logger.warning(f"{label_col}: values {bad_labels} are not 0/1 labels; no ROC/PR curves in the report")
     paths = dict(summary=out/'summary.json', distribution=out/'similarity_distribution.png', gallery=out/'gallery.png', report=out/'report.html')
+    if lc: paths['curves'] = out/'roc_pr.png'
     paths['summary'].write_text(json.dumps(summ, indent=2))
     sample = [x[1:] for x in st.sample]
     images = load_rows(src, {x[1] for x in st.top + st.bottom + sample}, columns, chunk_rows)
@@ -213,6 +268,7 @@ def write_report(results_file:str|Path, # the results of `score_pairs` (a CSV or
             img, txt = model.encode_images([images[x[1]] for x in sample]), model.encode_texts([x[2] for x in sample])
             plt.close(plot_heatmap((img @ txt.T).numpy(), pd.DataFrame(dict(caption=[x[2] for x in sample]), index=[x[1] for x in sample]), 'caption', path=paths['heatmap']))
         plt.close(plot_examples(st.top, st.bottom, images, score, path=paths['gallery']))
+        if lc: plt.close(plot_label_curves(lc, paths['curves']))
     rows = ''.join(f'<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>' for k, v in summ.items() if not isinstance(v, dict))
     q = ''.join(f'<tr><td>{k}</td><td>{v}</td></tr>' for k, v in summ['quantiles'].items())
     sh = ''.join(f'<tr><td>≥ {k}</td><td>{v}</td></tr>' for k, v in summ['share_at_or_above'].items())
@@ -224,12 +280,24 @@ def write_report(results_file:str|Path, # the results of `score_pairs` (a CSV or
     err_html = '' if not st.errors else ('<h2>Rows that could not be scored</h2><table>' + ''.join(
         f'<tr><td>{html.escape(k)}</td><td>{c:,}</td></tr>' for k, c in summ['error_kinds'].items()) + '</table><table>' + ''.join(
         f'<tr><td>row {r}</td><td>{html.escape(str(e))}</td></tr>' for r, e in st.error_examples) + '</table>')
+    lab_html = ''
+    if lc:
+        b, L = lc['best'], summ['labels']
+        trs = ''.join(('<tr class="best">' if r.threshold == b.threshold else '<tr>') + f'<td>{r.threshold:.4f}</td><td>{int(r.tp + r.fp):,}</td>'
+                      f'<td>{r.precision:.3f}</td><td>{r.recall:.3f}</td><td>{r.f1:.3f}</td><td>{r.accuracy:.3f}</td></tr>' for r in lc['table'].itertuples())
+        lab_html = (f'<h2>Matches and mismatches ({html.escape(label_col)})</h2><p>{L["matches"]:,} matches and {L["mismatches"]:,} mismatches: '
+                    f'AUROC {L["auroc"]:.4f}, AP {L["ap"]:.4f}. The best F1, {b.f1:.3f}, is at {score} ≥ {b.threshold:.4f} (in bold). '
+                    f'Thresholds are the edges of a {st.bins:,}-bin histogram, {lc["resolution"]:.0e} apart.</p>' + _img_tag(paths['curves']) +
+                    '<h3>Threshold table</h3><table class="thresholds"><tr><th>threshold</th><th>predicted matches</th><th>precision</th><th>recall</th><th>F1</th>'
+                    f'<th>accuracy</th></tr>{trs}</table>')
+    elif bad_labels: lab_html = f'<h2>Matches and mismatches</h2><p>No curves: {html.escape(label_col)} has values that are not 0/1 labels, e.g. {html.escape(", ".join(bad_labels))}.</p>'
     qnote = '' if not st.quantile_error else f'<p>Quantiles are within {st.quantile_error:.1e} of the exact ones (a {st.bins:,}-bin histogram).</p>'
     paths['report'].write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 10px;border-bottom:1px solid #ddd}}</style></head><body>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}td,th{{padding:2px 10px;border-bottom:1px solid #ddd}}tr.best{{font-weight:bold}}</style></head><body>
 <h1>{html.escape(title)}</h1><p>{html.escape(str(results_file))}</p>
 <h2>Summary of {html.escape(score)}</h2><table>{rows}</table><h3>Quantiles</h3><table>{q}</table>{qnote}<h3>Share of pairs</h3><table>{sh}</table>{grp}
 <h2>Distribution</h2>{_img_tag(paths['distribution'])}
+{lab_html}
 {'<h2>Image × caption similarity (sample)</h2>' + _img_tag(paths['heatmap']) if 'heatmap' in paths else ''}
 <h2>Top and bottom pairs</h2>{_img_tag(paths['gallery'])}{err_html}</body></html>""", encoding='utf-8')
     return paths

@@ -14,8 +14,9 @@ from .core import InputError, auroc
 logger = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['logger', 'CRITERIA', 'threshold_table', 'binary_metrics', 'average_precision', 'curves', 'choose_threshold',
-           'reliability', 'ece', 'fit_temperature', 'threshold_report', 'plot_threshold_report']
+__all__ = ['logger', 'CRITERIA', 'threshold_table', 'counts_table', 'binary_metrics', 'average_precision', 'curves',
+           'histogram_curves', 'choose_threshold', 'reliability', 'ece', 'fit_temperature', 'threshold_report',
+           'plot_threshold_report']
 
 # %% ../nbs/20_threshold.ipynb #t2000008
 def _check(scores, labels)->tuple:
@@ -34,13 +35,19 @@ def threshold_table(scores, # one score per pair, higher = more likely a match
     s, y = _check(scores, labels)
     o = np.argsort(-s, kind='stable'); ss, ys = s[o], y[o]
     last = np.r_[np.nonzero(np.diff(ss))[0], len(ss) - 1]  # the last pair of each distinct score
-    tp, fp = np.cumsum(ys)[last], np.cumsum(1 - ys)[last]
-    P, N = int(y.sum()), int(len(y) - y.sum())
+    return counts_table(ss[last], np.cumsum(ys)[last], np.cumsum(1 - ys)[last], int(y.sum()), int(len(y) - y.sum()))
+
+def counts_table(thresholds, # highest first
+                 tp, fp, # at each threshold, the matches and the mismatches with score >= threshold
+                 P:int, N:int, # all matches, all mismatches
+                )->pd.DataFrame:
+    "The threshold table from cumulative counts: counts, precision, recall, F1, accuracy, FPR, Youden's J at each threshold."
+    tp, fp = np.asarray(tp, np.int64), np.asarray(fp, np.int64)
     fn, tn = P - tp, N - fp
-    with np.errstate(invalid='ignore', divide='ignore'): prec = np.where(tp + fp > 0, tp / (tp + fp), 1.)
+    with np.errstate(invalid='ignore', divide='ignore'): prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 1.)
     rec, fpr = tp / P, fp / N
-    return pd.DataFrame(dict(threshold=ss[last], tp=tp, fp=fp, fn=fn, tn=tn, precision=prec, recall=rec,
-                             f1=2 * tp / (2 * tp + fp + fn), accuracy=(tp + tn) / len(y), fpr=fpr, youden_j=rec - fpr))
+    return pd.DataFrame(dict(threshold=np.asarray(thresholds, float), tp=tp, fp=fp, fn=fn, tn=tn, precision=prec, recall=rec,
+                             f1=2 * tp / (2 * tp + fp + fn), accuracy=(tp + tn) / (P + N), fpr=fpr, youden_j=rec - fpr))
 
 def binary_metrics(scores, labels, threshold:float)->dict:
     "Counts, precision, recall, F1, accuracy and Youden's J when a match is `score >= threshold`."
@@ -63,6 +70,23 @@ def curves(scores, labels)->dict:
     t = threshold_table(scores, labels)
     return dict(fpr=np.r_[0., t.fpr], tpr=np.r_[0., t.recall], recall=t.recall.to_numpy(), precision=t.precision.to_numpy(),
                 auroc=auroc(*_check(scores, labels)), ap=_ap(t))
+
+# %% ../nbs/20_threshold.ipynb #t2000a16
+def histogram_curves(pos, # matches per score bin, lowest bin first
+                     neg, # mismatches per score bin
+                     edges, # each bin's lower edge
+                    )->tuple:
+    "(threshold table, curves) from per-label score histograms, thresholds at the occupied bins' lower edges: any number of pairs in fixed memory."
+    pos, neg, edges = np.asarray(pos, np.int64), np.asarray(neg, np.int64), np.asarray(edges, float)
+    if not (len(pos) == len(neg) == len(edges)): raise InputError(f"{len(pos)}, {len(neg)} and {len(edges)} bins: give one count of each label and one edge per bin")
+    P, N = int(pos.sum()), int(neg.sum())
+    if not P or not N: raise InputError(f"{P} matches and {N} mismatches: curves need both")
+    occ = np.nonzero(pos + neg)[0][::-1]  # occupied bins, highest first
+    cp, cn = np.cumsum(pos[::-1])[::-1], np.cumsum(neg[::-1])[::-1]  # pairs in this bin or above
+    t = counts_table(edges[occ], cp[occ], cn[occ], P, N)
+    fpr, tpr = np.r_[0., t.fpr], np.r_[0., t.recall]
+    return t, dict(fpr=fpr, tpr=tpr, recall=t.recall.to_numpy(), precision=t.precision.to_numpy(),
+                   auroc=float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)), ap=_ap(t))
 
 # %% ../nbs/20_threshold.ipynb #t2000018
 CRITERIA = ('max_f1', 'max_accuracy', 'youden', 'precision>=P', 'recall>=R')
