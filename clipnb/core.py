@@ -13,13 +13,18 @@ import pandas as pd
 import torch
 
 # %% auto #0
-__all__ = ['InputError', 'get_device', 'get_dtype', 'dtype_name', 'autocast', 'sync_device', 'seed_everything', 'setup_logging',
-           'atomic_write', 'file_digest', 'digest', 'StaleOutputError', 'NonFiniteError', 'record_changes',
-           'check_record', 'chunked', 'auroc']
+__all__ = ['InputError', 'error_kind', 'get_device', 'get_dtype', 'dtype_name', 'autocast', 'sync_device', 'seed_everything',
+           'setup_logging', 'atomic_write', 'file_digest', 'digest', 'StaleOutputError', 'NonFiniteError',
+           'record_changes', 'check_record', 'chunked', 'auroc']
 
 # %% ../nbs/00_core.ipynb #c0e1a001
 class InputError(ValueError):
     "Bad input: the message names the file, column, row or flag, and how to fix it. Commands print it as one line and exit 2."
+
+def error_kind(error)->str:
+    "The kind of an error cell: clipnb writes every error as `'kind: message'`; 'unknown' for a blank one."
+    e = '' if error is None or error != error else str(error)  # None or NaN: blank
+    return e.split(':', 1)[0].strip() or 'unknown'
 
 # %% ../nbs/00_core.ipynb #2f844d4d
 def get_device(device:str|torch.device|None=None, # 'cpu', 'cuda', 'cuda:1', or None/'auto' for the best available

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import atomic_write, check_record, digest, file_digest
+from .core import atomic_write, check_record, digest, error_kind, file_digest
 from .dist import resolve_shard, run_id, write_marker, wait_for_markers
 from .images import ImageError, parse_source, MAX_PIXELS
 from PIL import Image
@@ -129,7 +129,7 @@ class _Tally:
     def __init__(self): self.status, self.errors = Counter(), Counter()
     def add(self, r:dict):
         self.status[r['status']] += 1
-        if r['status'] == 'error': self.errors[str(r['error']).split(':')[0]] += 1
+        if r['status'] == 'error': self.errors[error_kind(r['error'])] += 1
     def stats(self, n_rows, fetched, reused, dups, wall, fetched_ok, nbytes)->dict:
         return dict(rows=n_rows, status=dict(self.status), errors=dict(self.errors.most_common()), fetched=fetched, reused=reused,
                     duplicate_rows=dups, bytes=nbytes, wall_s=round(wall, 3), images_per_s=round(fetched_ok / wall, 2) if wall > 0 else 0.)

@@ -305,6 +305,7 @@ def write_report(results_file:str|Path, # the results of `score_pairs` (a CSV or
 # %% ../nbs/11_report.ipynb #7d84467c
 def _thumb_html(path, caption, score)->str:
     try:
+        if path is None: raise FileNotFoundError('no local image')
         im = load_image(path); im.thumbnail((96, 96)); b = io.BytesIO(); im.save(b, 'PNG')
         img = f'<img src="data:image/png;base64,{base64.b64encode(b.getvalue()).decode()}">'
     except Exception as e: img = f'<i>{html.escape(type(e).__name__)}</i>'

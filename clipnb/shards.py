@@ -8,7 +8,7 @@ import json, logging, shutil, time
 from collections import Counter
 from pathlib import Path
 import pandas as pd
-from .core import InputError, StaleOutputError, atomic_write, check_record, digest
+from .core import InputError, StaleOutputError, atomic_write, check_record, digest, error_kind
 from .stream import iter_pairs, scan_pairs, launcher_shard, my_shards, run_shards, write_tar, IMAGE_EXTS, ENGINES
 
 logger = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def download_shard(k:int, # the shard's number
         n_tar = int((man.status == 'ok').sum())
     tmp = name.with_name(f'.{name.name}.parquet.tmp'); status.to_parquet(tmp, index=False); tmp.replace(name.with_suffix('.parquet'))
     st = dict(record=_shard_record(settings, pt.digest()), shard=k, rows=len(pt), first_row=int(pt.df.row.iloc[0]), keys=[keys[0], keys[-1]],
-              status=dict(Counter(man.status)), errors=dict(Counter(e.split(':')[0] for e in man.error.fillna('') if e)), samples=n_tar,
+              status=dict(Counter(man.status)), errors=dict(Counter(error_kind(e) for e in man.error.fillna('') if e)), samples=n_tar,
               bytes=int(d.stats.get('bytes', 0) or 0), fetched=int(d.stats.get('fetched', 0)), seconds=round(time.perf_counter() - t0, 3))
     atomic_write(name.with_name(f'{name.name}_stats.json'), json.dumps(st, indent=1))
     shutil.rmtree(work)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 import numpy as np
 import pandas as pd
-from .core import InputError, digest
+from .core import InputError, digest, error_kind
 from .data import PairTable, TableError, ALIASES, normalise_pairs, map_columns, _check_delimiter, _parser_error, _read_tsv, read_pairs, from_hf
 
 logger = logging.getLogger(__name__)
@@ -320,7 +320,7 @@ class ScoreStats:
         v = np.asarray(v, np.float64)
         errors = [] if errors is None else list(errors)
         for r, e in zip(range(len(errors)) if error_rows is None else error_rows, errors):
-            k = str(e).split(':', 1)[0] or 'unknown'
+            k = error_kind(e)
             self.error_kinds[k] = self.error_kinds.get(k, 0) + 1; self.errors += 1
             if len(self.error_examples) < 50: self.error_examples.append((int(r), str(e)[:300]))
         if not len(v): return self
