@@ -70,7 +70,8 @@ def test_cell_options_are_honoured(site):
     assert '<h3 id="score_pairs">score_pairs</h3>' in html
     assert 'class="sourceCode python"' in html and '<span class="im">import</span>' in html
     idx = (site['path']/'index.html').read_text()
-    assert 'set_verbosity_error' not in idx  # a `#| hide` cell of index.ipynb
+    assert 'set_verbosity_error' not in idx and 'def figure_from' not in idx  # `#| hide` cells of index.ipynb
+    assert 'figure_from(' not in idx and idx.count('<img') >= 12  # `echo: false`: the pictures, not the calls
     figs = list((site['path']/'figs').glob('*.png'))
     assert len(figs) >= 10 and all(f.read_bytes()[:4] == b'\x89PNG' for f in figs)
 
