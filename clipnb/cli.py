@@ -159,6 +159,7 @@ def score_cli(csv_path:str=None, # a table (.csv/.tsv/.jsonl/.parquet), several 
               overwrite:store_true=False, # score again instead of resuming
               output_format:str='csv', # csv (one results file) or parquet (a folder of shards, KKKKK.parquet)
               number_sample_per_shard:int=10_000, # rows per shard: the unit of work, resume and output
+              decode:str='exact', # how images become pixels: exact (the processor), draft (JPEG draft mode: faster on CPU) or gpu (nvjpeg on a CUDA device)
              )->int:
     "Score image-caption similarity for a table of URLs or image paths: download, score, statistics, plots and an HTML report."
     from clipnb.pipeline import run_pipeline
@@ -166,7 +167,8 @@ def score_cli(csv_path:str=None, # a table (.csv/.tsv/.jsonl/.parquet), several 
     r = run_pipeline(csv_path, output_dir, image_dir, model_name, device, dtype, max_workers, timeout, force_download, batch_size,
                      num_workers, distributed, world_size, rank, backend, results_file, group_col, parse_list(scores, 'scores'),
                      overwrite=overwrite, columns=parse_columns(columns), dist_timeout=dist_timeout, progress=sys.stderr.isatty(),
-                     image_base_path=image_base_path, model_type=model_type, output_format=output_format, number_sample_per_shard=number_sample_per_shard)
+                     image_base_path=image_base_path, model_type=model_type, output_format=output_format, number_sample_per_shard=number_sample_per_shard,
+                     decode=decode)
     if 'rows' not in r: return 0  # another rank than 0: rank 0 reports
     s = json.loads(Path(r['summary']).read_text())
     if r['complete_already']: print(f"results already complete for this input, model and settings ({r['results']}.run.json): not scored again; --overwrite scores again")

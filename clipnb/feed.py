@@ -121,8 +121,8 @@ def resolve_image(key:str, images=None):
     return images[int(key[len(EMBEDDED):])] if images is not None and key.startswith(EMBEDDED) else key
 
 class ImageFiles(Dataset):
-    "Distinct image keys, opened and prepared by `prep` (an image processor or a `PixelSplit`) in `DataLoader` workers."
-    def __init__(self, keys:list, prep, images=None): self.keys, self.prep, self.images = keys, prep, images
+    "Distinct image keys, opened by `load` (`load_image`, or e.g. `clipnb.decode.load_reduced`) and prepared by `prep` (an image processor or a `PixelSplit`) in `DataLoader` workers."
+    def __init__(self, keys:list, prep, images=None, load=load_image): self.keys, self.prep, self.images, self.load = keys, prep, images, load
     def __len__(self): return len(self.keys)
     def __getitem__(self, i):
         k = self.keys[i]
@@ -130,7 +130,7 @@ class ImageFiles(Dataset):
         try:
             im = resolve_image(k, self.images)
             if im is None: return i, None, image_error(k)
-            im = load_image(im)
+            im = self.load(im)
             if isinstance(self.prep, PixelSplit): return i, self.prep.cpu(im), ''
             return i, self.prep(im, return_tensors='pt')['pixel_values'][0], ''
         except Exception as e: return i, None, image_error(k, e)

@@ -75,13 +75,14 @@ def _undecodable(head:bytes, what:str, ctype:str|None=None)->ImageError:
     if head.startswith(_MAGIC): return ImageError('bad_image', f"{what} starts like an image ({head[:4]!r}) but does not decode")
     return ImageError('not_image', f"{what} is not an image ({f'Content-Type {ctype}, ' if ctype else ''}starts {head[:16]!r})")
 
-def _open_checked(f, what:str, max_pixels:int, ctype:str|None=None)->Image.Image:
+def _open_checked(f, what:str, max_pixels:int, ctype:str|None=None, before_load=None)->Image.Image:
     try: im = Image.open(f)
     except Image.DecompressionBombError as e: raise ImageError('too_many_pixels', f'{what}: {e}') from None
     except (UnidentifiedImageError, ValueError, OSError):
         f.seek(0); raise _undecodable(f.read(16), what, ctype) from None
     w, h = im.size
     if w * h > max_pixels: raise ImageError('too_many_pixels', f"{what}: {w}×{h} = {w*h:,} pixels > max_pixels {max_pixels:,}")
+    if before_load is not None: before_load(im)  # e.g. JPEG draft mode, set before any pixel is decoded
     try: im.load()
     except Exception as e: raise ImageError('bad_image', f"{what}: a {im.format} image that does not decode: {e}") from None
     return im
@@ -97,13 +98,14 @@ def check_image(data:bytes, # the downloaded body, or a file's bytes
 # %% ../nbs/02_images.ipynb #e2000016
 def load_image(src, # a path, a file object, or a PIL image
                max_pixels:int=MAX_PIXELS, # refuse images larger than this (width × height)
+               before_load=None, # called with the opened image before it is decoded (e.g. to set JPEG draft mode); not for a PIL image
               )->Image.Image:
     "An RGB copy of the image: a file is opened and fully decoded, a PIL image converted; `ImageError` naming the kind otherwise."
     if not isinstance(src, (str, os.PathLike)) and not hasattr(src, 'read'): return src.convert('RGB')  # a PIL image (or alike)
-    if not isinstance(src, (str, os.PathLike)): return _open_checked(src, 'the file', max_pixels).convert('RGB')
+    if not isinstance(src, (str, os.PathLike)): return _open_checked(src, 'the file', max_pixels, before_load=before_load).convert('RGB')
     p = Path(src)
     try: f = open(p, 'rb')
     except FileNotFoundError: raise ImageError('missing_image', f'{p} does not exist') from None
     except IsADirectoryError: raise ImageError('missing_image', f'{p} is a folder, not an image file') from None
     except OSError as e: raise ImageError('missing_image', f'{p}: {e.strerror}') from None
-    with f, _open_checked(f, str(p), max_pixels) as im: return im.convert('RGB')
+    with f, _open_checked(f, str(p), max_pixels, before_load=before_load) as im: return im.convert('RGB')

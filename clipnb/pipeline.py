@@ -104,12 +104,14 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
                  model_type:str|None=None, # 'clip' or 'siglip': the family the model must be, and the default model's
                  output_format:str='csv', # results as one CSV, or 'parquet': a folder of shards
                  number_sample_per_shard:int=10_000, # rows per shard
+                 decode:str='exact', # how images become pixels: 'exact', 'draft' or 'gpu' (see `clipnb.decode`)
                 )->dict:
     "Download (if needed), score every pair, and write the statistics, plots and HTML report; returns what was written."
     from clipnb.models import load_model
     from transformers.utils import logging as hf_logging
     from clipnb.score import score_pairs, score_distributed, check_scores, check_batching, default_scores, scoring_record, check_results
     from clipnb.report import write_report
+    from clipnb.decode import check_decode
     if not progress: hf_logging.disable_progress_bar()
     t0 = time.perf_counter()
     if scores: check_scores(tuple(scores))
@@ -122,16 +124,17 @@ def run_pipeline(csv_path:str|Path, # URLs or image paths, and captions
     if ws > 1: init_distributed(backend, dist_timeout)
     model = load_model(model_name, 'cpu' if distributed else rank_device(device), None if distributed else dtype)
     if model_type and model.is_siglip != (model_type == 'siglip'): raise InputError(f"--model_type {model_type}: {model_name} is a {model.family} model")
+    check_decode(decode, rank_device(device) or 'cpu')  # before any download
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
     table = prepare_images(csv_path, image_dir, out, max_workers, timeout, force_download, columns, rank, ws, dist_timeout, progress and rank == 0,
                            image_base_path, number_sample_per_shard)
     results = out/(Path(results_file).stem if output_format == 'parquet' and results_file.endswith('.csv') else results_file)
     t1 = time.perf_counter()
     kw = dict(batch_size=batch_size, num_workers=num_workers, overwrite=overwrite, scores=scores, columns=columns, dist_timeout=dist_timeout,
-              output_format=output_format, number_sample_per_shard=number_sample_per_shard)
+              output_format=output_format, number_sample_per_shard=number_sample_per_shard, decode=decode)
     if distributed:  # refuse stale results here: an error in a spawned process would end in its traceback
         check_results(results, scoring_record(table, model, tuple(scores) if scores else default_scores(model),
-                                              dtype_name(dtype, rank_device(device) or 'cpu'), number_sample_per_shard, columns, output_format), overwrite)
+                                              dtype_name(dtype, rank_device(device) or 'cpu'), number_sample_per_shard, columns, output_format, decode), overwrite)
         score_distributed(world_size, backend, src=str(table), model_name=str(model_name), results_file=str(results), device=device, dtype=dtype, **kw)
     else: st = score_pairs(table, model, results, progress=progress and rank == 0, rank=rank, world_size=ws, **kw)
     t2 = time.perf_counter()

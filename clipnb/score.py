@@ -21,6 +21,9 @@ from .stream import Scan, scan_pairs, iter_pairs, launcher_shard, my_shards, tri
 from .data import PairTable, read_pairs
 from .models import ImageTextModel, SCORES, encode_tokens, encode_pixels, clip_score, siglip_prob
 from .feed import plan_rows, image_error, PixelSplit, ImageFiles, collate_images, read_scoring_table, row_keys
+from .decode import DECODES, Geometry, load_reduced, EncodedImages, collate_encoded, BatchDecoder, check_decode
+from .images import load_image
+from functools import partial
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +76,12 @@ def scoring_record(src, # a `clipnb.stream.Scan` of the input, or the input itse
                    shard_rows:int=SHARD_ROWS, # rows per shard, when `src` is scanned here
                    columns:dict|None=None, # {file column: clipnb column}, when `src` is scanned here
                    output_format:str='csv', # 'csv' or 'parquet'
+                   decode:str='exact', # how images become pixels (`clipnb.decode.DECODES`); recorded unless 'exact'
                   )->dict:
-    "What produces results: the input (source, rows, digest, shards), the model (name and digest), the scores, the dtype, the output format and clipnb's version."
+    "What produces results: the input (source, rows, digest, shards), the model (name and digest), the scores, the dtype, the output format, the decode path and clipnb's version."
     scan = src if isinstance(src, Scan) else scan_pairs(src, columns, shard_rows)
     return dict(input=scan.record(), model=model.fingerprint(), scores=list(kinds), dtype=dtype or dtype_name(model.dtype),
-                output_format=output_format, clipnb=clipnb.__version__)
+                output_format=output_format, **({} if decode == 'exact' else dict(decode=decode)), clipnb=clipnb.__version__)
 
 def check_results(results:Path, # a results file (or Parquet folder)
                   rec:dict, # the record of the run that would resume it
@@ -119,8 +123,8 @@ _NON_FINITE = 'non_finite: the {} embedding is NaN or infinite (a diverged model
 
 def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:Path, kinds:tuple, rec:dict,
                 batch_size:int=64, num_workers:int=2, progress:bool=True, desc:str='scoring',
-                pixels_on_device:bool=True, images=None, bar=None)->dict:
-    "Score rows of one shard into `part`, resuming after its last complete row; returns counts and timings. `bar`: a progress bar to advance instead of one of its own."
+                pixels_on_device:bool=True, images=None, bar=None, decode:str='exact', jpeg_decoder=None)->dict:
+    "Score rows of one shard into `part`, resuming after its last complete row; returns counts and timings. `bar`: a progress bar to advance instead of one of its own; `decode`, `jpeg_decoder`: see `clipnb.decode`."
     n = len(raw)
     done, nbytes = _resume_state(part, rec)
     plan = plan_rows(keys[done:], texts[done:])
@@ -129,8 +133,17 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:
     pin = m.device.type == 'cuda'
     split = PixelSplit(m.processor.image_processor) if pixels_on_device else None
     if split is not None and not split.ok: logger.info("pixels are normalised in the workers: %s", split.why); split = None
-    dl = DataLoader(ImageFiles(plan.images, split or m.processor.image_processor, images), batch_size=batch_size, num_workers=num_workers,
-                    collate_fn=collate_images, pin_memory=pin, persistent_workers=False,
+    geom = Geometry(m.processor.image_processor) if decode != 'exact' else None
+    if geom is not None and not geom.ok: logger.info("--decode %s: %s; decoding exactly", decode, geom.why); decode = 'exact'
+    gpu = None
+    if decode == 'gpu':
+        if split is None: raise InputError("--decode gpu normalises pixels on the device: it needs pixels_on_device and a processor PixelSplit can split")
+        gpu, ds, collate = BatchDecoder(split, m.device, jpeg_decoder), EncodedImages(plan.images, split, images), collate_encoded
+    else:
+        load = partial(load_reduced, geom=geom) if decode == 'draft' else load_image
+        ds, collate = ImageFiles(plan.images, split or m.processor.image_processor, images, load), collate_images
+    dl = DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
+                    collate_fn=collate, pin_memory=pin, persistent_workers=False,
                     prefetch_factor=2 if num_workers else None)  # batches in flight: workers × 2 (uint8: 0.15 MB an image at 224 px)
     t, t_start, first_write = dict(images=0, texts=0, write=0., model=0.), time.perf_counter(), None
     pos, n_img, max_cached, buf = 0, len(plan.images), 0, None  # buf: the float pixels, one block filled batch after batch
@@ -144,6 +157,7 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:
             if encoded < n_img:  # encode the next batch of distinct images
                 idx, pv, errs = next(batches)
                 t0 = time.perf_counter()
+                if gpu is not None: pv = gpu(idx, pv, errs, plan.images)  # JPEG bytes decoded, resized and cropped on the device
                 if pv is not None:
                     if split:
                         pv = split.finish(pv, m.device, out=buf)
@@ -189,7 +203,8 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:
             bar.update(end - pos); pos = end
     if own: bar.close()
     return dict(rows=n, resumed_from=done, distinct_images=n_img, distinct_texts=len(plan.texts), encoded_images=t['images'],
-                encoded_texts=t['texts'], max_cached_images=max_cached, pixels_on_device=split is not None, model_s=round(t['model'], 3), write_s=round(t['write'], 3),
+                encoded_texts=t['texts'], max_cached_images=max_cached, pixels_on_device=split is not None, decode=decode, **({'gpu_decode': gpu.counts} if gpu else {}),
+                model_s=round(t['model'], 3), write_s=round(t['write'], 3),
                 first_write_s=round(first_write[0], 4) if first_write else None, first_write_rows=first_write[1] if first_write else 0)
 
 # %% ../nbs/10_score.ipynb #79f2763b
@@ -240,15 +255,18 @@ def score_pairs(src, # a table file, files (a glob, a list, a folder of shards: 
                 dist_timeout:float|None=None, # how long rank 0 waits for the other shards (see `clipnb.dist.dist_timeout`)
                 output_format:str='csv', # 'csv': one results file; 'parquet': a folder of shards KKKKK.parquet
                 number_sample_per_shard:int=SHARD_ROWS, # rows per shard
+                decode:str='exact', # 'exact' (the processor), 'draft' (JPEG draft mode) or 'gpu' (nvjpeg): see `clipnb.decode`
+                jpeg_decoder=None, # for decode='gpu': the batch decoder (default: torchvision's nvjpeg; tests pass `clipnb.decode.cpu_jpeg_decoder`)
                )->dict:
     "Score every pair of `src` with `model` into `results_file`, shard by shard: bounded memory, resumable, each shard exactly once; returns run stats."
     t0 = time.perf_counter()
     check_batching(batch_size, num_workers)
+    if decode not in DECODES or jpeg_decoder is None: check_decode(decode, model.device)  # before any work; an injected decoder stands in for nvjpeg
     if output_format not in OUTPUT_FORMATS: raise InputError(f"--output_format {output_format}: one of {', '.join(OUTPUT_FORMATS)}")
     kinds = check_scores(tuple(scores)) if scores else default_scores(model)
     rank, world_size = launcher_shard(rank, world_size)
     scan = scan_pairs(src, columns, number_sample_per_shard)
-    n, rec = scan.rows, scoring_record(scan, model, kinds, output_format=output_format)
+    n, rec = scan.rows, scoring_record(scan, model, kinds, output_format=output_format, decode=decode)
     results = Path(results_file); results.parent.mkdir(parents=True, exist_ok=True)
     rpath, work, n_shards = record_path(results), shard_dir(results), len(scan.shards)
     mine = my_shards(n_shards, rank, world_size)
@@ -265,7 +283,7 @@ def score_pairs(src, # a table file, files (a glob, a list, a folder of shards: 
     todo = {k for k in mine if read_marker(shard_marker(results, k), keys[k]) is None}
     st = dict(rows=n, shards=n_shards, my_shards=len(mine), skipped_shards=len(mine) - len(todo), resumed_from=sum(scan.shards[k][0] for k in mine if k not in todo),
               distinct_images=0, distinct_texts=0, encoded_images=0, encoded_texts=0, model_s=0., write_s=0., max_cached_images=0,
-              first_write_s=None, first_write_rows=0, pixels_on_device=None)
+              first_write_s=None, first_write_rows=0, pixels_on_device=None, decode=decode)
     bar = tqdm(total=sum(scan.shards[k][0] for k in mine), initial=st['resumed_from'], unit='pair', disable=not progress,
                desc='scoring' + (f' rank {rank}/{world_size}' if world_size > 1 else ''))
     setup_s = time.perf_counter() - t0
@@ -274,13 +292,14 @@ def score_pairs(src, # a table file, files (a glob, a list, a folder of shards: 
         if pt.digest() != scan.shards[k][1]: raise StaleOutputError(f"{scan.source} changed while it was being scored (shard {k}); rerun")
         part = shard_part(results, k)
         s = score_shard(model, pt.raw, row_keys(pt), pt.df.text.fillna('').astype(str).tolist(), part, kinds, dict(rec, shard=k, shard_digest=scan.shards[k][1]),
-                        batch_size, num_workers, pixels_on_device=pixels_on_device, images=pt.images, bar=bar)
+                        batch_size, num_workers, pixels_on_device=pixels_on_device, images=pt.images, bar=bar, decode=decode, jpeg_decoder=jpeg_decoder)
         if output_format == 'parquet': _part_to_parquet(part, work/'parquet'/f'{k:05d}.parquet', kinds)
         write_marker(shard_marker(results, k), keys[k], shard=k, **{c: s[c] for c in ('rows', 'encoded_images', 'encoded_texts')})
         trim_malloc()  # what the shard freed goes back to the kernel (see `clipnb.stream`; the bench notebook has what it does to the peak)
         st['resumed_from'] += s['resumed_from']
         for c in ('distinct_images', 'distinct_texts', 'encoded_images', 'encoded_texts', 'model_s', 'write_s'): st[c] = round(st[c] + s[c], 3)
         st['max_cached_images'], st['pixels_on_device'] = max(st['max_cached_images'], s['max_cached_images']), s['pixels_on_device']
+        if 'gpu_decode' in s: st['gpu_decode'] = {c: st.get('gpu_decode', {}).get(c, 0) + v for c, v in s['gpu_decode'].items()}
         if st['first_write_s'] is None: st['first_write_s'], st['first_write_rows'] = s['first_write_s'], s['first_write_rows']
     bar.close()
     st.update(rank=rank, world_size=world_size, setup_s=round(setup_s, 4))

@@ -15,8 +15,8 @@ from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['SHAPES', 'COLORS', 'BACKGROUNDS', 'SIZES', 'POSITIONS', 'POS_PHRASES', 'TEMPLATES', 'ShapeSpec', 'sample_spec',
-           'describe', 'paint_shape', 'draw_shape', 'make_shapes', 'ShapesFiles', 'write_shapes', 'make_clip_tokenizer',
-           'make_siglip_tokenizer', 'make_tiny_clip', 'make_tiny_siglip']
+           'describe', 'paint_shape', 'draw_shape', 'make_shapes', 'ShapesFiles', 'write_shapes', 'photo_array',
+           'write_photos', 'make_clip_tokenizer', 'make_siglip_tokenizer', 'make_tiny_clip', 'make_tiny_siglip']
 
 # %% ../nbs/05_synthetic.ipynb #7edeef6d
 SHAPES = {'circle': ['circle', 'disc', 'round shape'], 'square': ['square', 'box', 'block'],
@@ -173,6 +173,41 @@ def write_shapes(out_dir:str|Path, # folder to write into (created)
     files.tsv.write_text(''.join(f'images/{i}.{ext}\t' + '\t'.join(c) + '\n' for i, c in zip(df.image_id, df.captions)))
     if ext == 'png': _save_quietly(_to_datasetdict(df, root), files.hf, progress)
     return files
+
+# %% ../nbs/05_synthetic.ipynb #e5p00002
+def photo_array(rng:np.random.Generator, # the source of everything random
+                size:tuple=(640, 480), # (width, height)
+               )->np.ndarray:
+    "A (height, width, 3) uint8 image that compresses like a photo: low-frequency colour fields, soft ellipses, Gaussian noise."
+    w, h = size
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32) / max(w, h)
+    img = np.zeros((h, w, 3), np.float32)
+    for c in range(3):
+        for _ in range(4):
+            fx, fy, ph = rng.uniform(0.5, 6, 2).tolist() + [rng.uniform(0, 2 * np.pi)]
+            img[..., c] += rng.uniform(20, 45) * np.sin(2 * np.pi * (fx * x + fy * y) + ph)
+    img += rng.uniform(60, 190, 3)
+    for _ in range(rng.integers(3, 8)):
+        cx, cy, rx, ry = rng.uniform(0, 1, 2).tolist() + rng.uniform(0.03, 0.25, 2).tolist()
+        inside = ((x - cx * w / max(w, h)) / rx) ** 2 + ((y - cy * h / max(w, h)) / ry) ** 2 < 1
+        img[inside] = 0.35 * img[inside] + 0.65 * rng.uniform(0, 255, 3)
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+def write_photos(out_dir:str|Path, # folder to write into (created)
+                 n:int=8, # number of images
+                 size:tuple=(640, 480), # (width, height)
+                 seed:int=0, # everything follows from it
+                 quality:int=90, # JPEG quality
+                )->list:
+    "Write `n` distinct photo-like baseline JPEGs; returns their paths."
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        p = out/f'photo_{size[0]}x{size[1]}_q{quality}_{seed}_{i:05d}.jpg'
+        if not p.exists(): Image.fromarray(photo_array(np.random.default_rng([seed, i]), size)).save(p, quality=quality)  # image i is the same whatever else exists
+        paths.append(p)
+    return paths
 
 # %% ../nbs/05_synthetic.ipynb #ca2fd428
 _CLIP_PAT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
