@@ -169,11 +169,8 @@ def bench_gpu(out_dir:str|Path, # where bench_gpu.json, bench_gpu.md and the pho
                 torch=torch.__version__, n_images=n_images, sizes=[list(s) for s in sizes], num_workers=num_workers, model='CLIPModel(CLIPConfig()), random weights')
     (out/'bench_gpu.json').write_text(json.dumps(dict(info, runs=df.to_dict('records')), indent=1, default=str))
     cols = ['part', 'setting', 'batch_size', 'pairs_per_s', 'steady_pairs_per_s', 'ms_per_pair', 'start_s', 'gpu_mem_gib']
-    md = df[[c for c in cols if c in df]].round(3).to_markdown(index=False) if _has_tabulate() else df[[c for c in cols if c in df]].round(3).to_string(index=False)
+    t = df[[c for c in cols if c in df]].round(3).astype(object).where(lambda d: d.notna(), '')
+    md = '\n'.join(['| ' + ' | '.join(t.columns) + ' |', '|' + '---|' * len(t.columns)] + ['| ' + ' | '.join(map(str, r)) + ' |' for r in t.itertuples(index=False)])
     (out/'bench_gpu.md').write_text(f"# bench_gpu on {info['device']} ({info['cpus']} CPUs, torch {info['torch']}, {num_workers} workers)\n\n{md}\n")
     return dict(info, table=df)
 
-def _has_tabulate()->bool:
-    try: import tabulate  # noqa: F401
-    except ImportError: return False
-    return True

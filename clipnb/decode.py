@@ -14,8 +14,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 from transformers.image_transforms import get_resize_output_image_size
 from .core import InputError
-from .images import ImageError, MAX_PIXELS, check_image, load_image
-from .feed import PixelSplit, EMBEDDED, KNOWN_ERROR, image_error, resolve_image
+from .images import MAX_PIXELS, load_image
+from .feed import PixelSplit, ImageFiles, EMBEDDED, image_error
 
 logger = logging.getLogger(__name__)
 
@@ -85,25 +85,16 @@ def _nvjpeg_can(b:bytes, max_pixels:int)->bool:
         with Image.open(io.BytesIO(b)) as im: return im.format == 'JPEG' and im.mode in ('RGB', 'L') and im.size[0] * im.size[1] <= max_pixels
     except Exception: return False
 
-class EncodedImages(Dataset):
-    "Distinct image keys for the GPU path: a JPEG nvjpeg can take comes back as its bytes, anything else as uint8 pixels from the CPU path (`PixelSplit.cpu`)."
+class EncodedImages(ImageFiles):
+    "Distinct image keys for the GPU path: a JPEG nvjpeg can take comes back as ('jpeg', its bytes), anything else as ('pixels', the CPU path's uint8 pixels)."
     def __init__(self, keys:list, split:PixelSplit, images=None, max_pixels:int=MAX_PIXELS):
-        self.keys, self.split, self.images, self.max_pixels = keys, split, images, max_pixels
-    def __len__(self): return len(self.keys)
-    def __getitem__(self, i):
-        k = self.keys[i]
-        if k.startswith(KNOWN_ERROR) or (k.startswith(EMBEDDED) and self.images is None): return i, None, image_error(k)
-        try:
-            src = resolve_image(k, self.images)
-            if src is None: return i, None, image_error(k)
-            if isinstance(src, (str, Path)):
-                with open(src, 'rb') as f: head = f.read(3)
-                if head == JPEG_MAGIC:
-                    b = Path(src).read_bytes()
-                    if _nvjpeg_can(b, self.max_pixels): return i, ('jpeg', torch.frombuffer(bytearray(b), dtype=torch.uint8)), ''
-            return i, ('pixels', self.split.cpu(load_image(src, self.max_pixels))), ''
-        except FileNotFoundError: return i, None, image_error(k, ImageError('missing_image', f'{k} does not exist'))
-        except Exception as e: return i, None, image_error(k, e)
+        super().__init__(keys, split, images, partial(load_image, max_pixels=max_pixels)); self.max_pixels = max_pixels
+    def prepare(self, src):
+        if isinstance(src, (str, Path)):
+            try: b = Path(src).read_bytes()
+            except OSError: b = b''  # the CPU path says what is wrong (missing_image, ...)
+            if b[:3] == JPEG_MAGIC and _nvjpeg_can(b, self.max_pixels): return 'jpeg', torch.frombuffer(bytearray(b), dtype=torch.uint8)
+        return 'pixels', super().prepare(src)
 
 def collate_encoded(items:list)->tuple:
     "(indices, [(index, 'jpeg' or 'pixels', tensor)] of the readable images, {index: error})."

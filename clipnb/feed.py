@@ -128,12 +128,15 @@ class ImageFiles(Dataset):
         k = self.keys[i]
         if k.startswith(KNOWN_ERROR) or (k.startswith(EMBEDDED) and self.images is None): return i, None, image_error(k)
         try:
-            im = resolve_image(k, self.images)
-            if im is None: return i, None, image_error(k)
-            im = self.load(im)
-            if isinstance(self.prep, PixelSplit): return i, self.prep.cpu(im), ''
-            return i, self.prep(im, return_tensors='pt')['pixel_values'][0], ''
+            src = resolve_image(k, self.images)
+            return (i, None, image_error(k)) if src is None else (i, self.prepare(src), '')
         except Exception as e: return i, None, image_error(k, e)
+
+    def prepare(self, src):
+        "What a worker sends for one image (a path or a PIL image): `load`, then `prep` (subclasses send other things)."
+        im = self.load(src)
+        if isinstance(self.prep, PixelSplit): return self.prep.cpu(im)
+        return self.prep(im, return_tensors='pt')['pixel_values'][0]
 
 def collate_images(items:list)->tuple:
     "(indices, stacked pixel values of the readable images or None, {index: error})."

@@ -17,6 +17,7 @@ args = a.parse_args()
 try:
     sizes = tuple(tuple(int(v) for v in s.split('x')) for s in args.sizes.split(',') if s)
     bss = tuple(int(b) for b in args.batch_sizes.split(',') if b)
-except ValueError: sys.exit(print(f"bench_gpu: --sizes like 500x375,1000x750 and --batch_sizes like 64,1024 (got {args.sizes!r}, {args.batch_sizes!r})", file=sys.stderr) or 2)
+except ValueError:
+    print(f"bench_gpu: --sizes like 500x375,1000x750 and --batch_sizes like 64,1024 (got {args.sizes!r}, {args.batch_sizes!r})", file=sys.stderr); sys.exit(2)
 bench_gpu(args.out, args.n_images, sizes, args.device, args.batch_size, bss, args.num_workers, args.compile, args.n_batches)
 print(Path(args.out, 'bench_gpu.md').read_text())

@@ -113,7 +113,7 @@ class _Ids(html.parser.HTMLParser):
 def _page_ids(path:Path)->_Ids:
     p = _Ids(); p.feed(path.read_text(encoding='utf-8')); return p
 
-def exported_names(lib_name:str, modules:dict)->dict:
+def exported_names(modules:dict)->dict:
     "{module: [exported names]} for each module nbdev's index knows, in page order."
     return {m: [n for n in getattr(importlib.import_module(m), '__all__', []) if n != 'logger'] for m in modules}
 
@@ -147,7 +147,7 @@ def build_site(out:Path, proc:Path, cfg)->dict:
         ids = {f: _page_ids(out/f) for _, f, *_ in pages[:-1]}
         mods = {m: f for m, f in ((f"{cfg.lib_name}.{Path(f).stem}", f) for _, f, *_ in pages[:-1])
                 if importlib.util.find_spec(m) is not None}
-        names, search = exported_names(cfg.lib_name, mods), []
+        names, search = exported_names(mods), []
         lines = []
         for m, ns in names.items():
             f = mods[m]; lines.append(f"## `{m}`\n")
