@@ -14,12 +14,15 @@ from .images import load_image
 from .feed import PixelSplit
 from .models import ImageTextModel, encode_pixels, encode_tokens
 from .score import score_pairs
-from .decode import Geometry, load_reduced, nvjpeg_decoder, cpu_jpeg_decoder
-from .synthetic import write_photos
+from .decode import Geometry, load_reduced, nvjpeg_decoder, cpu_jpeg_decoder, EncodedImages, BatchDecoder
+from .synthetic import write_photos, write_shapes
 from .bench import make_vit_b32
+from .shapes import shapes_model_path
+from .models import load_model
 
 # %% auto #0
-__all__ = ['WORDS', 'photo_pairs', 'cpu_ways', 'decode_timing', 'cosine_change', 'model_only', 'end_to_end', 'bench_gpu']
+__all__ = ['WORDS', 'photo_pairs', 'cpu_ways', 'decode_timing', 'cosine_change', 'gpu_way', 'path_change', 'model_only',
+           'end_to_end', 'startup', 'bench_gpu']
 
 # %% ../nbs/92_bench_gpu.ipynb #bg920006
 WORDS = 'a an the red green blue small large dog cat car tree house person on in with near under beside photo of'.split()
@@ -78,6 +81,32 @@ def cosine_change(m:ImageTextModel, # the model
     cos = {k: encode_pixels(m, split.finish(torch.stack([f(p) for p in paths]))) @ txt.T for k, f in ways.items()}
     return {k: float((c - cos['exact']).abs().max()) for k, c in cos.items()}
 
+# %% ../nbs/92_bench_gpu.ipynb #bg92c002
+def gpu_way(image_processor, # the model's image processor
+            device='cpu', # where the decoder and the resize run
+            decoder=None, # batch JPEG decoder (default: nvjpeg on `device`)
+           )->callable:
+    "file -> uint8 (C, H, W) on the CPU by the GPU path, one image at a time."
+    split = PixelSplit(image_processor); ds, dec = EncodedImages([], split), BatchDecoder(split, device, decoder)
+    def f(p):
+        errs = {}; px = dec([0], [(0, *ds.prepare(str(p)))], errs, [str(p)])
+        if px is None: raise ValueError(errs[0])
+        return px[0].cpu()
+    return f
+
+def path_change(m:ImageTextModel, # the model
+                paths:list, # JPEG files
+                captions:list, # captions to compare every image with
+                decoder=None, # for the GPU path: default nvjpeg on the model's device
+               )->pd.DataFrame:
+    "Per path (exact, draft, gpu): max and mean |Δ| of the pixels in levels and max |Δcos| against the exact path."
+    ip = m.processor.image_processor; cw = cpu_ways(ip)
+    ways = dict(exact=cw['exact'], draft=cw['draft+reducing_gap'], gpu=gpu_way(ip, m.device, decoder))
+    px = {k: torch.stack([f(p) for p in paths]).int() for k, f in ways.items()}
+    cos = cosine_change(m, paths, captions, ways)
+    return pd.DataFrame([dict(path=k, max_abs_pixel=int((v - px['exact']).abs().max()), mean_abs_pixel=float((v - px['exact']).abs().float().mean()),
+                              max_abs_cos=cos[k]) for k, v in px.items()])
+
 # %% ../nbs/92_bench_gpu.ipynb #bg920013
 def _gpu_mem(device)->float|None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if torch.device(device).type == 'cuda' else None
@@ -117,6 +146,29 @@ def end_to_end(csv:str|Path, # image_path,caption table
     return dict(pairs_per_s=n / dt, steady_pairs_per_s=(n - fr) / max(dt - st['setup_s'] - fw, 1e-9) if n > fr else None, start_s=st['setup_s'] + fw,
                 ok=int(res.status.eq('ok').sum()), rows=n, gpu_mem_gib=_gpu_mem(m.device), **({'gpu_decode': st['gpu_decode']} if 'gpu_decode' in st else {}))
 
+# %% ../nbs/92_bench_gpu.ipynb #bg92s002
+def startup(csv:str|Path, # image_path,caption table (paths relative to its folder)
+            m:ImageTextModel, # the model
+            shards:int=10, # shard files to split it into
+            decode:str='exact', batch_size:int=256, num_workers:int=2,
+            jpeg_decoder=None, # for decode='gpu' without nvjpeg: `cpu_jpeg_decoder`
+           )->list:
+    "Pairs/s and worker starts of one `score_pairs` call over `shards` shard files against a call per file, the results checked equal."
+    csv = Path(csv); df = pd.read_csv(csv); per = -(-len(df) // shards)
+    d = Path(tempfile.mkdtemp()); (d/'parts').mkdir()
+    df = df.assign(image_path=[str((csv.parent/p).resolve()) for p in df.image_path])
+    files = [d/'parts'/f'{k:05d}.csv' for k in range(shards)]
+    for k, f in enumerate(files): df.iloc[k * per:(k + 1) * per].to_csv(f, index=False)
+    kw = dict(batch_size=batch_size, num_workers=num_workers, progress=False, decode=decode, jpeg_decoder=jpeg_decoder)
+    t0 = time.perf_counter(); st = score_pairs(d/'parts', m, d/'job.csv', number_sample_per_shard=per, **kw); t_job = time.perf_counter() - t0
+    t0 = time.perf_counter(); sts = [score_pairs(f, m, d/f'call{k}.csv', **kw) for k, f in enumerate(files)]; t_calls = time.perf_counter() - t0
+    job, calls = pd.read_csv(d/'job.csv'), pd.concat([pd.read_csv(d/f'call{k}.csv') for k in range(shards)], ignore_index=True)
+    num = job.select_dtypes('number').columns  # the scores: within float noise; the rest exactly
+    same = job.drop(columns=num).equals(calls.drop(columns=num)) and bool(np.allclose(job[num], calls[num], atol=1e-4, equal_nan=True))
+    if not same: raise RuntimeError(f"{d}: one call and a call per shard gave different results")
+    return [dict(setting=f'one call, {shards} shards', pairs_per_s=len(df) / t_job, seconds=t_job, worker_starts=st['worker_starts'], rows=len(job)),
+            dict(setting=f'a call per shard, {shards} calls', pairs_per_s=len(df) / t_calls, seconds=t_calls, worker_starts=sum(s['worker_starts'] for s in sts), rows=len(calls))]
+
 # %% ../nbs/92_bench_gpu.ipynb #bg920018
 def _model(device, dtype=None, attn='sdpa', compile=False)->ImageTextModel:
     m = make_vit_b32(device, dtype)
@@ -139,6 +191,7 @@ def bench_gpu(out_dir:str|Path, # where bench_gpu.json, bench_gpu.md and the pho
               num_workers:int|None=None, # DataLoader workers (default: CPU cores - 1)
               compile:bool=False, # also measure torch.compile
               n_batches:int=10, # timed batches for the model alone
+              shards:int=10, # the start-up comparison's shards (GPU path, first size)
              )->dict:
     "Model-only and end-to-end pairs/s of ViT-B/32 (random weights) per setting and input path, with GPU memory; written as JSON and markdown."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -164,13 +217,29 @@ def bench_gpu(out_dir:str|Path, # where bench_gpu.json, bench_gpu.md and the pho
         for name, dec in paths:
             r = end_to_end(csv, best, name.split()[0], batch_size, num_workers, dec)
             rows.append(dict(part='end to end', setting=f'{name}, {w}×{h}', batch_size=batch_size, **r))
+        if (w, h) == tuple(sizes[0]):
+            name, dec = paths[-1]
+            for r in startup(csv, best, shards, 'gpu', batch_size, num_workers, dec):
+                rows.append(dict(part='start-up', batch_size=batch_size, **dict(r, setting=f"{name}, {w}×{h}: {r['setting']}")))
+    sh = write_shapes(out/'shapes', n_images=48, seed=4, fmt='jpg', image_size=(400, 300))
+    caps = [' '.join(np.random.default_rng(i).choice(WORDS, 8)) for i in range(10)]
+    dec = paths[-1][1]
+    change = pd.concat([path_change(load_model(shapes_model_path(), device=device), sorted(sh.images.glob('*.jpg')), pd.read_csv(sh.urls_csv).caption.unique()[:20].tolist(), dec)
+                          .assign(model='shapes CLIP (trained), 48 shapes 400×300'),
+                        path_change(best, write_photos(out/'change', 32, tuple(sizes[0]), seed=9), caps, dec)
+                          .assign(model=f'ViT-B/32 (random weights), 32 photos {sizes[0][0]}×{sizes[0][1]}')], ignore_index=True)
+    change['path'] = change.path.replace('gpu', paths[-1][0])
     df = pd.DataFrame(rows)
     info = dict(device=torch.cuda.get_device_name(device) if cuda else platform.processor() or platform.machine(), cpus=os.cpu_count(),
                 torch=torch.__version__, n_images=n_images, sizes=[list(s) for s in sizes], num_workers=num_workers, model='CLIPModel(CLIPConfig()), random weights')
-    (out/'bench_gpu.json').write_text(json.dumps(dict(info, runs=df.to_dict('records')), indent=1, default=str))
-    cols = ['part', 'setting', 'batch_size', 'pairs_per_s', 'steady_pairs_per_s', 'ms_per_pair', 'start_s', 'gpu_mem_gib']
-    t = df[[c for c in cols if c in df]].round(3).astype(object).where(lambda d: d.notna(), '')
-    md = '\n'.join(['| ' + ' | '.join(t.columns) + ' |', '|' + '---|' * len(t.columns)] + ['| ' + ' | '.join(map(str, r)) + ' |' for r in t.itertuples(index=False)])
-    (out/'bench_gpu.md').write_text(f"# bench_gpu on {info['device']} ({info['cpus']} CPUs, torch {info['torch']}, {num_workers} workers)\n\n{md}\n")
-    return dict(info, table=df)
+    (out/'bench_gpu.json').write_text(json.dumps(dict(info, runs=df.to_dict('records'), change=change.to_dict('records')), indent=1, default=str))
+    cols = ['part', 'setting', 'batch_size', 'pairs_per_s', 'steady_pairs_per_s', 'ms_per_pair', 'start_s', 'worker_starts', 'gpu_mem_gib']
+    (out/'bench_gpu.md').write_text(f"# bench_gpu on {info['device']} ({info['cpus']} CPUs, torch {info['torch']}, {num_workers} workers)\n\n"
+                                    f"{_md(df[[c for c in cols if c in df]].round(3))}\n\n## Pixels and cosines against the exact path\n\n"
+                                    f"{_md(change[['model', 'path', 'max_abs_pixel', 'mean_abs_pixel', 'max_abs_cos']].round(5))}\n")
+    return dict(info, table=df, change=change)
 
+def _md(df:pd.DataFrame)->str:
+    "A markdown table (blank for missing values)."
+    t = df.astype(object).where(df.notna(), '')
+    return '\n'.join(['| ' + ' | '.join(t.columns) + ' |', '|' + '---|' * len(t.columns)] + ['| ' + ' | '.join(map(str, r)) + ' |' for r in t.itertuples(index=False)])

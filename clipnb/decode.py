@@ -90,10 +90,13 @@ class EncodedImages(ImageFiles):
     def __init__(self, keys:list, split:PixelSplit, images=None, max_pixels:int=MAX_PIXELS):
         super().__init__(keys, split, images, partial(load_image, max_pixels=max_pixels)); self.max_pixels = max_pixels
     def prepare(self, src):
+        "('jpeg', the bytes) of a file or embedded image (`io.BytesIO`) that nvjpeg can take, else ('pixels', what `ImageFiles.prepare` sends)."
+        b = b''
         if isinstance(src, (str, Path)):
             try: b = Path(src).read_bytes()
-            except OSError: b = b''  # the CPU path says what is wrong (missing_image, ...)
-            if b[:3] == JPEG_MAGIC and _nvjpeg_can(b, self.max_pixels): return 'jpeg', torch.frombuffer(bytearray(b), dtype=torch.uint8)
+            except OSError: pass  # the CPU path says what is wrong (missing_image, ...)
+        elif isinstance(src, io.BytesIO): b = src.getvalue()
+        if b[:3] == JPEG_MAGIC and _nvjpeg_can(b, self.max_pixels): return 'jpeg', torch.frombuffer(bytearray(b), dtype=torch.uint8)
         return 'pixels', super().prepare(src)
 
 def collate_encoded(items:list)->tuple:

@@ -11,7 +11,10 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+import multiprocessing as mp
+from functools import partial
+from typing import Iterable, Iterator
+from torch.utils.data import Dataset, DataLoader
 from .images import ImageError, parse_source, load_image
 from .data import PairTable, read_pairs
 
@@ -19,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'EMBEDDED', 'KNOWN_ERROR', 'Plan', 'plan_rows', 'row_keys', 'image_error', 'PixelSplit', 'resolve_image',
-           'ImageFiles', 'collate_images', 'pair_table', 'read_scoring_table', 'row_images']
+           'ImageFiles', 'collate_images', 'pair_table', 'read_scoring_table', 'row_images', 'Feed']
 
 # %% ../nbs/09_feed.ipynb #c12f58ef
 @dataclass
@@ -116,20 +119,20 @@ class PixelSplit:
         return d <= 1e-5, f'the halves differ from the processor by up to {d:.2g}'
 
 def resolve_image(key:str, images=None):
-    "What an image key stands for: the dataset's image (PIL, or None) for an `EMBEDDED` key when `images` is given, None for a known error, else the path."
+    "What an image key stands for: the dataset's image (PIL or bytes, or None) for an `EMBEDDED` key, None for a known error or an embedded key without `images`, else the path."
     if key.startswith(KNOWN_ERROR): return None
-    return images[int(key[len(EMBEDDED):])] if images is not None and key.startswith(EMBEDDED) else key
+    if key.startswith(EMBEDDED): return None if images is None else images[int(key[len(EMBEDDED):])]
+    return key
 
 class ImageFiles(Dataset):
     "Distinct image keys, opened by `load` (`load_image`, or e.g. `clipnb.decode.load_reduced`) and prepared by `prep` (an image processor or a `PixelSplit`) in `DataLoader` workers."
     def __init__(self, keys:list, prep, images=None, load=load_image): self.keys, self.prep, self.images, self.load = keys, prep, images, load
     def __len__(self): return len(self.keys)
     def __getitem__(self, i):
-        k = self.keys[i]
-        if k.startswith(KNOWN_ERROR) or (k.startswith(EMBEDDED) and self.images is None): return i, None, image_error(k)
-        try:
-            src = resolve_image(k, self.images)
-            return (i, None, image_error(k)) if src is None else (i, self.prepare(src), '')
+        "(index, what `prepare` gives or None, the error or ''): for item `i` of `keys`, or for `i` = (index, key, `resolve_image(key)`) as a `Feed` sends it."
+        i, k, src = i if isinstance(i, tuple) else (i, self.keys[i], resolve_image(self.keys[i], self.images))
+        if src is None: return i, None, image_error(k)
+        try: return i, self.prepare(src), ''
         except Exception as e: return i, None, image_error(k, e)
 
     def prepare(self, src):
@@ -164,3 +167,74 @@ def row_images(src, columns:dict|None=None)->_RowImages:
     "Each row's image, read lazily, as `encode_images` and the report's plots take it: its path, the dataset's PIL image when images are embedded, None when unusable."
     pt, keys, _ = read_scoring_table(src, columns)
     return _RowImages(keys, pt.images)
+
+# %% ../nbs/09_feed.ipynb #fd09b002
+class _Ahead:
+    "The shards of a job, each read once, by whichever needs it first: the sampler queuing its batches or the loop scoring it."
+    def __init__(self, shards:Iterable): self.it, self.got, self.n, self.ended = iter(shards), {}, 0, False
+    def get(self, j:int):
+        "Shard `j`, None past the last, or the exception that reading it raised."
+        while self.n <= j and not self.ended:
+            try: self.got[self.n] = next(self.it)
+            except StopIteration: self.ended = True; break
+            except Exception as e: self.got[self.n], self.ended = e, True
+            self.n += 1
+        return self.got.get(j)
+    def done(self, j:int): self.got.pop(j, None)
+
+class _Batches:
+    "A `Feed`'s batch sampler: the batches `Feed.run` gives it (a generator: the DataLoader asks for it twice an iteration, and both get the same one)."
+    source = iter(())
+    def __iter__(self): return self.source
+
+def _count_start(counter, worker_id:int):
+    with counter.get_lock(): counter.value += 1
+
+class Feed:
+    "`DataLoader` workers for a whole job: `run` streams the batches of every shard through one iteration of the same workers."
+    def __init__(self, ds:ImageFiles, # what the workers run (its `keys` are not used: each batch brings its own)
+                 collate=collate_images, # how a batch's items are joined
+                 batch_size:int=64, # images per batch
+                 num_workers:int=2, # worker processes (0: in this process)
+                 pin_memory:bool=False, # pinned batches, for a CUDA model
+                 persistent:bool=True, # keep the workers between `run`s, until `close`
+                ):
+        self.batch_size, self._starts, self._batches = batch_size, mp.Value('i', 0), _Batches()
+        self.loader = DataLoader(ds, batch_sampler=self._batches, num_workers=num_workers, collate_fn=collate, pin_memory=pin_memory,
+                                 persistent_workers=persistent and num_workers > 0, prefetch_factor=2 if num_workers else None,
+                                 worker_init_fn=partial(_count_start, self._starts))
+
+    @property
+    def worker_starts(self)->int:
+        "Worker processes started so far."
+        return self._starts.value
+
+    def run(self, shards:Iterable)->Iterator:
+        "(shard, its batches) for each of `shards`: objects with `keys` (distinct image keys) and `images` (embedded images, or None). Read each shard's batches before asking for the next shard."
+        ahead, bs = _Ahead(shards), self.batch_size
+        def indices():
+            j = 0
+            while (s := ahead.get(j)) is not None and not isinstance(s, Exception):
+                for c in range(0, len(s.keys), bs): yield [(i, s.keys[i], resolve_image(s.keys[i], s.images)) for i in range(c, min(c + bs, len(s.keys)))]
+                j += 1
+        self._batches.source = indices()
+        it, j = iter(self.loader), 0
+        while (s := ahead.get(j)) is not None:
+            if isinstance(s, Exception): raise s
+            left = [-(-len(s.keys) // bs)]
+            def batches():
+                while left[0] > 0: left[0] -= 1; yield next(it)
+            yield s, batches()
+            if left[0]: raise RuntimeError(f"shard {j}: {left[0]} of its batches were not read before the next shard was asked for")
+            ahead.done(j); j += 1
+
+    def one(self, shard)->Iterator:
+        "The batches of one shard."
+        return next(self.run([shard]))[1]
+
+    def close(self):
+        "Stop the workers (the DataLoader's own shutdown, as when it is deleted)."
+        it = getattr(self.loader, '_iterator', None)
+        if it is not None: it._shutdown_workers(); self.loader._iterator = None
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()

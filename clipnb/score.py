@@ -5,6 +5,7 @@
 # %% ../nbs/10_score.ipynb #2c932c74
 from __future__ import annotations
 import csv, json, logging, os, shutil, time
+from dataclasses import dataclass
 from typing import Iterator
 from pathlib import Path
 import numpy as np
@@ -12,7 +13,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 import clipnb
 from .core import InputError, StaleOutputError, atomic_write, check_record, digest, dtype_name, chunked
@@ -20,7 +20,7 @@ from .dist import write_marker, read_marker, wait_for_markers, init_distributed,
 from .stream import Scan, scan_pairs, iter_pairs, launcher_shard, my_shards, trim_malloc, SHARD_ROWS
 from .data import PairTable, read_pairs
 from .models import ImageTextModel, SCORES, encode_tokens, encode_pixels, clip_score, siglip_prob
-from .feed import plan_rows, image_error, PixelSplit, ImageFiles, collate_images, read_scoring_table, row_keys
+from .feed import Plan, plan_rows, image_error, PixelSplit, ImageFiles, collate_images, read_scoring_table, row_keys, Feed
 from .decode import DECODES, Geometry, load_reduced, EncodedImages, collate_encoded, BatchDecoder, check_decode
 from .images import load_image
 from functools import partial
@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['logger', 'OUTPUT_FORMATS', 'default_scores', 'check_batching', 'check_scores', 'pair_scores', 'shard_dir',
-           'shard_part', 'shard_marker', 'record_path', 'scoring_record', 'check_results', 'score_shard', 'merge_parts',
-           'score_pairs', 'iter_results', 'score_job', 'score_distributed']
+           'shard_part', 'shard_marker', 'record_path', 'scoring_record', 'check_results', 'ScoringFeed', 'ShardWork',
+           'shard_work', 'score_shard', 'merge_parts', 'score_pairs', 'iter_results', 'score_job', 'score_distributed']
 
 # %% ../nbs/10_score.ipynb #4ed2f5ac
 def default_scores(m:ImageTextModel)->tuple: return ('cosine', 'siglip_prob') if m.is_siglip else ('cosine', 'clipscore')
@@ -119,39 +119,63 @@ def _resume_state(part:Path, rec:dict)->tuple:
     return st['rows'], st['bytes']
 
 # %% ../nbs/10_score.ipynb #5ae94dbc
+class ScoringFeed(Feed):
+    "The `Feed` of a scoring job on `m`: pixels finished on the device when the processor splits (`split`), images read as `decode` says; one set of workers for every shard."
+    def __init__(self, m:ImageTextModel, batch_size:int=64, num_workers:int=2, pixels_on_device:bool=True, decode:str='exact'):
+        split = PixelSplit(m.processor.image_processor) if pixels_on_device else None
+        if split is not None and not split.ok: logger.info("pixels are normalised in the workers: %s", split.why); split = None
+        geom = Geometry(m.processor.image_processor) if decode != 'exact' else None
+        if geom is not None and not geom.ok: logger.info("--decode %s: %s; decoding exactly", decode, geom.why); decode = 'exact'
+        if decode == 'gpu':
+            if split is None: raise InputError("--decode gpu normalises pixels on the device: it needs pixels_on_device and a processor PixelSplit can split")
+            ds, collate = EncodedImages([], split), collate_encoded
+        else:
+            load = partial(load_reduced, geom=geom) if decode == 'draft' else load_image
+            ds, collate = ImageFiles([], split or m.processor.image_processor, load=load), collate_images
+        self.split, self.decode = split, decode
+        super().__init__(ds, collate, batch_size, num_workers, pin_memory=m.device.type == 'cuda')  # batches in flight: workers × 2 (uint8: 0.15 MB an image at 224 px)
+
+@dataclass
+class ShardWork:
+    "One shard's rows still to score into `part`, after the `done` rows it already holds: what `Feed.run` and `score_shard` take."
+    raw: pd.DataFrame # the rows still to score
+    plan: Plan # their distinct images and captions
+    part: Path # the shard's CSV part
+    rec: dict # the record it is scored under
+    done: int # rows already in `part`
+    nbytes: int # and their bytes
+    rows: int # the shard's rows
+    images: object = None # the shard's embedded images, or None
+    k: int = 0 # the shard's number
+    @property
+    def keys(self)->list: return self.plan.images
+
+def shard_work(raw:pd.DataFrame, keys:list, texts:list, part:Path, rec:dict, images=None, k:int=0)->ShardWork:
+    "The rows of one shard still to score into `part` (resuming after its last complete row, a torn tail truncated), planned."
+    done, nbytes = _resume_state(part, rec)
+    return ShardWork(raw.iloc[done:], plan_rows(keys[done:], texts[done:]), part, rec, done, nbytes, len(raw), images, k)
+
 _NON_FINITE = 'non_finite: the {} embedding is NaN or infinite (a diverged model, or an fp16 overflow)'
 
-def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:Path, kinds:tuple, rec:dict,
-                batch_size:int=64, num_workers:int=2, progress:bool=True, desc:str='scoring',
-                pixels_on_device:bool=True, images=None, bar=None, decode:str='exact', jpeg_decoder=None)->dict:
-    "Score rows of one shard into `part`, resuming after its last complete row; returns counts and timings. `bar`: a progress bar to advance instead of one of its own; `decode`, `jpeg_decoder`: see `clipnb.decode`."
-    n = len(raw)
-    done, nbytes = _resume_state(part, rec)
-    plan = plan_rows(keys[done:], texts[done:])
-    raw, n_todo = raw.iloc[done:], n - done
+def score_shard(m:ImageTextModel, w:ShardWork, # the shard, from `shard_work`
+                batches:Iterator, # its images' batches, from `Feed.run`
+                feed:ScoringFeed, # the job's feed
+                kinds:tuple, # the scores to write
+                progress:bool=True, desc:str='scoring', bar=None, # `bar`: a progress bar to advance instead of one of its own
+                jpeg_decoder=None, # for decode='gpu': see `clipnb.decode`
+               )->dict:
+    "Score the rows of `w` into its part as their images' batches arrive; returns counts and timings."
+    n, done, nbytes, plan, raw, part, rec = w.rows, w.done, w.nbytes, w.plan, w.raw, w.part, w.rec
+    n_todo, split = n - done, feed.split
     img_emb, txt_emb, img_err, txt_err = {}, {}, {}, {}
-    pin = m.device.type == 'cuda'
-    split = PixelSplit(m.processor.image_processor) if pixels_on_device else None
-    if split is not None and not split.ok: logger.info("pixels are normalised in the workers: %s", split.why); split = None
-    geom = Geometry(m.processor.image_processor) if decode != 'exact' else None
-    if geom is not None and not geom.ok: logger.info("--decode %s: %s; decoding exactly", decode, geom.why); decode = 'exact'
-    gpu = None
-    if decode == 'gpu':
-        if split is None: raise InputError("--decode gpu normalises pixels on the device: it needs pixels_on_device and a processor PixelSplit can split")
-        gpu, ds, collate = BatchDecoder(split, m.device, jpeg_decoder), EncodedImages(plan.images, split, images), collate_encoded
-    else:
-        load = partial(load_reduced, geom=geom) if decode == 'draft' else load_image
-        ds, collate = ImageFiles(plan.images, split or m.processor.image_processor, images, load), collate_images
-    dl = DataLoader(ds, batch_size=batch_size, num_workers=num_workers,
-                    collate_fn=collate, pin_memory=pin, persistent_workers=False,
-                    prefetch_factor=2 if num_workers else None)  # batches in flight: workers × 2 (uint8: 0.15 MB an image at 224 px)
+    gpu = BatchDecoder(split, m.device, jpeg_decoder) if feed.decode == 'gpu' else None
     t, t_start, first_write = dict(images=0, texts=0, write=0., model=0.), time.perf_counter(), None
     pos, n_img, max_cached, buf = 0, len(plan.images), 0, None  # buf: the float pixels, one block filled batch after batch
+    batch_size = feed.batch_size
     own = bar is None
     if own: bar = tqdm(total=n, initial=done, unit='pair', desc=desc, disable=not progress)
     else: bar.update(done)
     with open(part, 'a', encoding='utf-8', newline='') as f:
-        batches = iter(dl)
         encoded = 0
         while pos < n_todo:
             if encoded < n_img:  # encode the next batch of distinct images
@@ -203,7 +227,7 @@ def score_shard(m:ImageTextModel, raw:pd.DataFrame, keys:list, texts:list, part:
             bar.update(end - pos); pos = end
     if own: bar.close()
     return dict(rows=n, resumed_from=done, distinct_images=n_img, distinct_texts=len(plan.texts), encoded_images=t['images'],
-                encoded_texts=t['texts'], max_cached_images=max_cached, pixels_on_device=split is not None, decode=decode, **({'gpu_decode': gpu.counts} if gpu else {}),
+                encoded_texts=t['texts'], max_cached_images=max_cached, pixels_on_device=split is not None, decode=feed.decode, **({'gpu_decode': gpu.counts} if gpu else {}),
                 model_s=round(t['model'], 3), write_s=round(t['write'], 3),
                 first_write_s=round(first_write[0], 4) if first_write else None, first_write_rows=first_write[1] if first_write else 0)
 
@@ -283,24 +307,31 @@ def score_pairs(src, # a table file, files (a glob, a list, a folder of shards: 
     todo = {k for k in mine if read_marker(shard_marker(results, k), keys[k]) is None}
     st = dict(rows=n, shards=n_shards, my_shards=len(mine), skipped_shards=len(mine) - len(todo), resumed_from=sum(scan.shards[k][0] for k in mine if k not in todo),
               distinct_images=0, distinct_texts=0, encoded_images=0, encoded_texts=0, model_s=0., write_s=0., max_cached_images=0,
-              first_write_s=None, first_write_rows=0, pixels_on_device=None, decode=decode)
+              first_write_s=None, first_write_rows=0, pixels_on_device=None, decode=decode, worker_starts=0)
     bar = tqdm(total=sum(scan.shards[k][0] for k in mine), initial=st['resumed_from'], unit='pair', disable=not progress,
                desc='scoring' + (f' rank {rank}/{world_size}' if world_size > 1 else ''))
     setup_s = time.perf_counter() - t0
-    for k, pt in enumerate(iter_pairs(src, columns, number_sample_per_shard) if todo else []):
-        if k not in todo: continue
-        if pt.digest() != scan.shards[k][1]: raise StaleOutputError(f"{scan.source} changed while it was being scored (shard {k}); rerun")
-        part = shard_part(results, k)
-        s = score_shard(model, pt.raw, row_keys(pt), pt.df.text.fillna('').astype(str).tolist(), part, kinds, dict(rec, shard=k, shard_digest=scan.shards[k][1]),
-                        batch_size, num_workers, pixels_on_device=pixels_on_device, images=pt.images, bar=bar, decode=decode, jpeg_decoder=jpeg_decoder)
-        if output_format == 'parquet': _part_to_parquet(part, work/'parquet'/f'{k:05d}.parquet', kinds)
-        write_marker(shard_marker(results, k), keys[k], shard=k, **{c: s[c] for c in ('rows', 'encoded_images', 'encoded_texts')})
-        trim_malloc()  # what the shard freed goes back to the kernel (see `clipnb.stream`; the bench notebook has what it does to the peak)
-        st['resumed_from'] += s['resumed_from']
-        for c in ('distinct_images', 'distinct_texts', 'encoded_images', 'encoded_texts', 'model_s', 'write_s'): st[c] = round(st[c] + s[c], 3)
-        st['max_cached_images'], st['pixels_on_device'] = max(st['max_cached_images'], s['max_cached_images']), s['pixels_on_device']
-        if 'gpu_decode' in s: st['gpu_decode'] = {c: st.get('gpu_decode', {}).get(c, 0) + v for c, v in s['gpu_decode'].items()}
-        if st['first_write_s'] is None: st['first_write_s'], st['first_write_rows'] = s['first_write_s'], s['first_write_rows']
+    def shards():  # read one ahead of the shard being scored, by the feed (see `clipnb.feed.Feed`)
+        for k, pt in enumerate(iter_pairs(src, columns, number_sample_per_shard)):
+            if k not in todo: continue
+            if pt.digest() != scan.shards[k][1]: raise StaleOutputError(f"{scan.source} changed while it was being scored (shard {k}); rerun")
+            yield shard_work(pt.raw, row_keys(pt), pt.df.text.fillna('').astype(str).tolist(), shard_part(results, k),
+                             dict(rec, shard=k, shard_digest=scan.shards[k][1]), pt.images, k)
+    t_loop = time.perf_counter()
+    with ScoringFeed(model, batch_size, num_workers, pixels_on_device, decode) as feed:
+        for w, batches in (feed.run(shards()) if todo else ()):
+            k, part, t_shard = w.k, w.part, time.perf_counter()
+            s = score_shard(model, w, batches, feed, kinds, bar=bar, jpeg_decoder=jpeg_decoder)
+            if output_format == 'parquet': _part_to_parquet(part, work/'parquet'/f'{k:05d}.parquet', kinds)
+            write_marker(shard_marker(results, k), keys[k], shard=k, **{c: s[c] for c in ('rows', 'encoded_images', 'encoded_texts')})
+            trim_malloc()  # what the shard freed goes back to the kernel (see `clipnb.stream`; the bench notebook has what it does to the peak)
+            st['resumed_from'] += s['resumed_from']
+            for c in ('distinct_images', 'distinct_texts', 'encoded_images', 'encoded_texts', 'model_s', 'write_s'): st[c] = round(st[c] + s[c], 3)
+            st['max_cached_images'], st['pixels_on_device'] = max(st['max_cached_images'], s['max_cached_images']), s['pixels_on_device']
+            if 'gpu_decode' in s: st['gpu_decode'] = {c: st.get('gpu_decode', {}).get(c, 0) + v for c, v in s['gpu_decode'].items()}
+            if st['first_write_s'] is None and s['first_write_s'] is not None:  # from the end of setup: the workers' start-up counts
+                st['first_write_s'], st['first_write_rows'] = round(t_shard - t_loop + s['first_write_s'], 4), s['first_write_rows']
+        st['worker_starts'] = feed.worker_starts
     bar.close()
     st.update(rank=rank, world_size=world_size, setup_s=round(setup_s, 4))
     if rank == 0:
