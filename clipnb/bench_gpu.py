@@ -22,7 +22,7 @@ from .models import load_model
 
 # %% auto #0
 __all__ = ['WORDS', 'photo_pairs', 'cpu_ways', 'decode_timing', 'cosine_change', 'gpu_way', 'path_change', 'model_only',
-           'end_to_end', 'startup', 'bench_gpu']
+           'end_to_end', 'startup', 'model_settings', 'bench_gpu']
 
 # %% ../nbs/92_bench_gpu.ipynb #bg920006
 WORDS = 'a an the red green blue small large dog cat car tree house person on in with near under beside photo of'.split()
@@ -182,6 +182,21 @@ def _pad77(m:ImageTextModel)->ImageTextModel:
     m.text_inputs = lambda caps: tok(caps, padding='max_length', truncation=True, max_length=77, return_tensors='pt')
     return m
 
+def model_settings(device, # where the models go
+                   batch_size:int=256, # the baseline's batch
+                   batch_sizes:tuple=(64, 1024), # other batches, each alone
+                   compile:bool=False, # also the fastest setting under torch.compile
+                  )->list:
+    "(setting, batch size, a function that builds its ViT-B/32 model) for the baseline (fp32, eager attention, captions padded to 77), each change to it alone, then all together."
+    half = 'fp16' if torch.device(device).type == 'cuda' else 'bf16'
+    return ([('baseline: fp32, eager attention, pad to 77', batch_size, lambda: _pad77(_model(device, None, 'eager'))),
+             ('SDPA attention', batch_size, lambda: _pad77(_model(device, None, 'sdpa'))),
+             (f'{half} autocast', batch_size, lambda: _pad77(_model(device, half, 'eager'))),
+             ('dynamic caption padding', batch_size, lambda: _model(device, None, 'eager'))]
+            + [(f'batch {bs}', bs, lambda: _pad77(_model(device, None, 'eager'))) for bs in batch_sizes]
+            + [(f'{half} + SDPA + dynamic padding', batch_size, lambda: _model(device, half, 'sdpa'))]
+            + ([(f'{half} + SDPA + dynamic padding + torch.compile', batch_size, lambda: _model(device, half, 'sdpa', compile=True))] if compile else []))
+
 def bench_gpu(out_dir:str|Path, # where bench_gpu.json, bench_gpu.md and the photos go
               n_images:int=20_000, # distinct photos of each size, end to end
               sizes:tuple=((500, 375), (1000, 750)), # photo sizes (width, height)
@@ -199,17 +214,8 @@ def bench_gpu(out_dir:str|Path, # where bench_gpu.json, bench_gpu.md and the pho
     cuda = torch.device(device).type == 'cuda'
     half = 'fp16' if cuda else 'bf16'
     num_workers = (os.cpu_count() or 2) - 1 if num_workers is None else num_workers
-    rows = []
-    def mo(name, m, bs=batch_size):
-        rows.append(dict(part='model only', setting=name, batch_size=bs, **model_only(m, bs, n_batches)))
-    mo('baseline: fp32, eager attention, pad to 77', _pad77(_model(device, None, 'eager')))
-    mo('SDPA attention', _pad77(_model(device, None, 'sdpa')))
-    mo(f'{half} autocast', _pad77(_model(device, half, 'eager')))
-    mo('dynamic caption padding', _model(device, None, 'eager'))
-    for bs in batch_sizes: mo(f'batch {bs}', _pad77(_model(device, None, 'eager')), bs)
+    rows = [dict(part='model only', setting=name, batch_size=bs, **model_only(make(), bs, n_batches)) for name, bs, make in model_settings(device, batch_size, batch_sizes, compile)]
     best = _model(device, half, 'sdpa')
-    mo(f'{half} + SDPA + dynamic padding', best)
-    if compile: mo(f'{half} + SDPA + dynamic padding + torch.compile', _model(device, half, 'sdpa', compile=True))
     nv = nvjpeg_decoder(device)
     paths = [('exact', None), ('draft', None), ('gpu' if nv else 'gpu (cpu_jpeg_decoder in nvjpeg\'s place)', nv or cpu_jpeg_decoder)]
     for w, h in sizes:

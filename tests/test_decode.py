@@ -13,6 +13,7 @@ from clipnb.shapes import shapes_model_path
 from clipnb.score import score_pairs
 from clipnb.decode import cpu_jpeg_decoder
 from clipnb.core import InputError
+from clipnb.stream import write_tar
 
 @pytest.fixture(scope='module')
 def table(tmp_path_factory):
@@ -59,3 +60,27 @@ def test_gpu_decode_without_nvjpeg_says_so(table):
     tmp, m = table
     with pytest.raises(InputError, match='--decode gpu needs torchvision'): score_pairs(tmp/'pairs.csv', m, tmp/'x.csv', progress=False, decode='gpu')
     with pytest.raises(InputError, match='--decode fast: one of exact, draft, gpu'): score_pairs(tmp/'pairs.csv', m, tmp/'x.csv', progress=False, decode='fast')
+
+def test_gpu_path_over_webdataset_shards_sends_embedded_jpegs_and_starts_workers_once(table, tmp_path):
+    """Three WebDataset shards of 15 samples (40 JPEGs, a PNG, a CMYK JPEG, a cut JPEG, a sample without an image and two repeats),
+    scored by one call with two workers: the embedded JPEGs travel as bytes to the (stand-in) batch decoder, every row is accounted
+    for as the exact path accounts for it, and the workers start once for the three shards."""
+    tmp, m = table
+    t = pd.read_csv(tmp/'pairs.csv').iloc[:45]  # 40 JPEGs and 5 repeats
+    data = [Path(u.removeprefix('file://')).read_bytes() for u in t.url]
+    data += [(tmp/n).read_bytes() for n in ('a.png', 'cmyk.jpg', 'cut.jpg')] + [None]
+    caps = t.caption.tolist() + ['a png', 'a cmyk jpeg', 'a cut jpeg', 'no image']
+    (tmp_path/'wds').mkdir()
+    for k in range(0, len(data), 17):  # 49 samples: 17 + 17 + 15
+        write_tar(tmp_path/'wds'/f'{k // 17:05d}.tar', [(f'{i:05d}', {'txt': caps[i].encode(), **({'jpg': data[i]} if data[i] else {})}) for i in range(k, min(k + 17, len(data)))])
+    kw = dict(batch_size=8, num_workers=2, progress=False, number_sample_per_shard=17)
+    ex_st = score_pairs(tmp_path/'wds', m, tmp_path/'exact.csv', **kw)
+    st = score_pairs(tmp_path/'wds', m, tmp_path/'gpu.csv', decode='gpu', jpeg_decoder=cpu_jpeg_decoder, **kw)  # cpu_jpeg_decoder stands in for nvjpeg
+    ex, gp = (pd.read_csv(tmp_path/f, keep_default_na=False) for f in ('exact.csv', 'gpu.csv'))
+    assert len(gp) == len(ex) == 49 and st['shards'] == 3
+    assert gp.status.tolist() == ex.status.tolist() and gp.error.str.split(':').str[0].tolist() == ex.error.str.split(':').str[0].tolist()
+    assert ex.error.str.split(':').str[0].tolist()[-2:] == ['bad_image', 'no_image']
+    assert st['gpu_decode'] == dict(decoded=45, fallback=0, cpu=2, failed=1), st['gpu_decode']  # each sample's JPEG (a sample is its own image); PNG, CMYK; the cut one
+    assert (st['worker_starts'], ex_st['worker_starts']) == (2, 2)
+    ok = ex.status.eq('ok')
+    assert (gp.cosine[ok].astype(float) - ex.cosine[ok].astype(float)).abs().max() < 0.02

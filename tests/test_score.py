@@ -184,3 +184,23 @@ def test_demo(tmp_path):
     assert d['n_pairs'] == 60 and d['auroc'] > 0.95 and d['cosine_mean_matched'] > d['cosine_mean_mismatched'] + 0.3
     for f in ('similarity_results.csv', 'summary.json', 'report.html', 'similarity_distribution.png', 'similarity_heatmap.png', 'gallery.png'):
         assert (tmp_path/'demo'/f).exists(), f
+
+def test_a_shard_that_fails_to_read_stops_the_job_when_reached_and_the_rerun_resumes(table, single, model, tmp_path, monkeypatch):
+    """The feed reads shard k+1 while shard k is scored: an error reading shard 2 (here its rows change under the run) must not
+    cut shard 1 short. Shards 0 and 1 finish and are marked, the error names shard 2, and the rerun scores shards 2 to 5 only."""
+    import clipnb.score as sc
+    real = sc.iter_pairs
+    def changing(*a, **kw):
+        for k, pt in enumerate(real(*a, **kw)):
+            if k == 2: pt.df.loc[pt.df.index[0], 'text'] = 'changed under the run'
+            yield pt
+    monkeypatch.setattr(sc, 'iter_pairs', changing)
+    out = tmp_path/'r.csv'
+    with pytest.raises(sc.StaleOutputError, match=r'changed while it was being scored \(shard 2\)'):
+        score_pairs(table, model, out, batch_size=8, num_workers=2, progress=False, number_sample_per_shard=20)
+    assert sorted(p.name for p in shard_dir(out).glob('*.done')) == ['00000.done', '00001.done']
+    assert len(pd.read_csv(shard_part(out, 1))) == 20  # shard 1 whole, though shard 2 was read while it was scored
+    monkeypatch.setattr(sc, 'iter_pairs', real)
+    st = score_pairs(table, model, out, batch_size=8, num_workers=2, progress=False, number_sample_per_shard=20)
+    assert (st['shards'], st['skipped_shards'], st['worker_starts']) == (6, 2, 2)
+    assert_same_results(out, single)
