@@ -76,9 +76,12 @@ def cosine_change(m:ImageTextModel, # the model
                  )->dict:
     "{way: max |Δcos| against the exact way over every image × caption}."
     ways = ways or cpu_ways(m.processor.image_processor)
-    split = PixelSplit(m.processor.image_processor)
-    txt = encode_tokens(m, m.text_inputs(captions))
-    cos = {k: encode_pixels(m, split.finish(torch.stack([f(p) for p in paths]))) @ txt.T for k, f in ways.items()}
+    return _cos_change(m, {k: torch.stack([f(p) for p in paths]) for k, f in ways.items()}, captions)
+
+def _cos_change(m:ImageTextModel, px:dict, captions:list)->dict:
+    "{way: max |Δcos| against px['exact']} for {way: uint8 pixels of the same images}."
+    split, txt = PixelSplit(m.processor.image_processor), encode_tokens(m, m.text_inputs(captions))
+    cos = {k: encode_pixels(m, split.finish(v)) @ txt.T for k, v in px.items()}
     return {k: float((c - cos['exact']).abs().max()) for k, c in cos.items()}
 
 # %% ../nbs/92_bench_gpu.ipynb #bg92c002
@@ -102,10 +105,9 @@ def path_change(m:ImageTextModel, # the model
     "Per path (exact, draft, gpu): max and mean |Δ| of the pixels in levels and max |Δcos| against the exact path."
     ip = m.processor.image_processor; cw = cpu_ways(ip)
     ways = dict(exact=cw['exact'], draft=cw['draft+reducing_gap'], gpu=gpu_way(ip, m.device, decoder))
-    px = {k: torch.stack([f(p) for p in paths]).int() for k, f in ways.items()}
-    cos = cosine_change(m, paths, captions, ways)
-    return pd.DataFrame([dict(path=k, max_abs_pixel=int((v - px['exact']).abs().max()), mean_abs_pixel=float((v - px['exact']).abs().float().mean()),
-                              max_abs_cos=cos[k]) for k, v in px.items()])
+    px = {k: torch.stack([f(p) for p in paths]) for k, f in ways.items()}
+    cos, d = _cos_change(m, px, captions), {k: (v.int() - px['exact'].int()).abs() for k, v in px.items()}
+    return pd.DataFrame([dict(path=k, max_abs_pixel=int(v.max()), mean_abs_pixel=float(v.float().mean()), max_abs_cos=cos[k]) for k, v in d.items()])
 
 # %% ../nbs/92_bench_gpu.ipynb #bg920013
 def _gpu_mem(device)->float|None:
